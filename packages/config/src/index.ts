@@ -4,3 +4,6 @@ export * from './sections/models.ts';
 export * from './sections/recognition.ts';
 export * from './sections/store.ts';
 export * from './sections/device.ts';
+export * from './sections/camera.ts';
+export * from './sections/server.ts';
+export * from './sections/memory.ts';

@@ -1,7 +1,10 @@
 import { z } from 'zod';
+import { CamerasConfig } from './sections/camera.ts';
 import { DeviceConfig } from './sections/device.ts';
+import { MemoryConfig } from './sections/memory.ts';
 import { InferenceConfig, ModelsConfig } from './sections/models.ts';
 import { RecognitionConfig } from './sections/recognition.ts';
+import { LvlmConfig, ServerConfig } from './sections/server.ts';
 import { LimitsConfig, StoreConfig } from './sections/store.ts';
 
 /**
@@ -16,6 +19,10 @@ export const FamiliarConfigSchema = z
     recognition: RecognitionConfig.default(RecognitionConfig.parse({})),
     store: StoreConfig.default(StoreConfig.parse({})),
     limits: LimitsConfig.default(LimitsConfig.parse({})),
+    memory: MemoryConfig.default(MemoryConfig.parse({})),
+    cameras: CamerasConfig,
+    server: ServerConfig.default(ServerConfig.parse({})),
+    lvlm: LvlmConfig.default(LvlmConfig.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {
