@@ -1,1 +1,2 @@
-export {};
+export * from './regions.ts';
+export * from './recognizer.ts';

@@ -1,4 +1,4 @@
-import type { RgbImage } from '@familiar/contracts';
+import type { EmbeddingSpace, RgbImage } from '@familiar/contracts';
 import { loadModelsManifest, type ModelRole, type ResolvedConfig } from '@familiar/config';
 import { Detector } from './detector.ts';
 import { BodyEmbedder, ObjectEmbedder, SalientSegmenter } from './embedders.ts';
@@ -13,6 +13,8 @@ export interface VisionModels {
   objectEmbedder: ObjectEmbedder;
   bodyEmbedder: BodyEmbedder | null;
   salient: SalientSegmenter | null;
+  /** Per embedding space, the lowest similarity that may count as a match (models manifest `similarityFloor`). */
+  floors: Record<EmbeddingSpace, number>;
   sessions: ModelSession[];
   release(): Promise<void>;
 }
@@ -44,6 +46,11 @@ export async function loadVisionModels(config: ResolvedConfig): Promise<VisionMo
     objectEmbedder: new ObjectEmbedder(objEmb!),
     bodyEmbedder: body ? new BodyEmbedder(body) : null,
     salient: sal ? new SalientSegmenter(sal) : null,
+    floors: {
+      face: manifest.models.faceEmbedder.similarityFloor ?? 0.4,
+      object: manifest.models.objectEmbedder.similarityFloor ?? 0.75,
+      body: manifest.models.bodyEmbedder?.similarityFloor ?? 0.8,
+    },
     sessions,
     release: async () => {
       await Promise.all(sessions.map((s) => s.release()));

@@ -25,6 +25,14 @@ export const ModelEntry = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('Expected sha256 of the file (lower-case hex).'),
     input: ModelInputSpec,
     outputs: z.array(z.string().min(1)).min(1).describe('Output tensor names the runtime reads.'),
+    similarityFloor: z
+      .number()
+      .min(-1)
+      .max(1)
+      .optional()
+      .describe(
+        "Embedders only: the lowest cosine similarity that may count as a match with this model, measured on data (about the 95th-99th percentile of different-concept similarities). Per-concept thresholds are calibrated upwards from it at enrolment.",
+      ),
   })
   .strict();
 export type ModelEntry = z.infer<typeof ModelEntry>;

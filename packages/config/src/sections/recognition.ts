@@ -2,6 +2,13 @@ import { z } from 'zod';
 
 export const RecognitionConfig = z
   .object({
+    analysisMaxSide: z
+      .number()
+      .int()
+      .min(160)
+      .max(4096)
+      .default(800)
+      .describe('Images are shrunk so their long side is at most this before analysis (boxes are reported in original pixels).'),
     detectorInput: z.number().int().min(160).max(1280).multipleOf(32).default(416).describe('Detector letterbox size in pixels (square).'),
     detectorScore: z.number().min(0).max(1).default(0.25).describe('Minimum objectness x class score for a detector proposal.'),
     nmsIou: z.number().min(0).max(1).default(0.45).describe('IoU above which overlapping proposals are suppressed.'),

@@ -1,0 +1,379 @@
+import { randomUUID } from 'node:crypto';
+import {
+  FamiliarError,
+  type Box,
+  type Concept,
+  type ConceptKind,
+  type ConceptView,
+  type EmbeddingSpace,
+  type Match,
+  type ProposalSource,
+  type Recognition,
+  type RgbImage,
+  type StageTimings,
+  type Thresholds,
+} from '@familiar/contracts';
+import type { RecognitionConfig } from '@familiar/config';
+import { cropRgb, resizeRgb } from '@familiar/image';
+import { alignFace, iou, type FaceDetection, type VisionModels } from '@familiar/vision';
+import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask } from './regions.ts';
+
+/** One embedded region of an image: where it is, what produced it, and its vector in one embedding space. */
+export interface Region {
+  box: Box;
+  source: ProposalSource;
+  space: EmbeddingSpace;
+  vector: Float32Array;
+  /** Detector or face-detector score (1 for whole-image and salient regions). */
+  score: number;
+  /** COCO class id for detector regions, -1 otherwise. */
+  classId: number;
+}
+
+/** A stored view found by a similarity search. */
+export interface ViewHit {
+  conceptId: string;
+  viewId: string;
+  similarity: number;
+  negative: boolean;
+}
+
+/** What the recogniser needs from the concept store (the memory package's ConceptStore satisfies it). */
+export interface ConceptGallery {
+  list(): readonly Concept[];
+  search(space: EmbeddingSpace, queries: Float32Array[], k: number): ViewHit[][] | Promise<ViewHit[][]>;
+}
+
+/** Tuning of the decision rule; defaults were set on the development photos and are documented in the README. */
+export interface DecisionRule {
+  /** The best concept must beat the runner-up concept by this much similarity (rejects look-alike confusions). */
+  competitionMargin: number;
+  /** Per-concept threshold = floor + share × (similarity to the nearest other concept − floor), when above the floor. */
+  neighbourShare: number;
+  /** Same-space boxes of different concepts overlapping more than this are one object: only the stronger is kept. */
+  overlapIou: number;
+  /** Search depth per region. */
+  k: number;
+}
+
+export const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64 };
+
+/** Order in which spaces win a concept's single box: a face is the surest evidence, body appearance the weakest. */
+const SPACE_PRIORITY: Record<EmbeddingSpace, number> = { face: 0, object: 1, body: 2 };
+const PERSON_CLASS = 0;
+const NEUTRAL_GREY = 128;
+
+interface Candidate {
+  region: Region;
+  conceptId: string;
+  similarity: number;
+  threshold: number;
+  runnerUp: number;
+}
+
+/**
+ * The recognition core (PeKit's method adapted to small models): proposals from the detector, faces and the salient
+ * mask; one embedding per proposal; every proposal matched against every enrolled view; a per-concept calibrated
+ * threshold plus a margin over the runner-up concept; at most one box per concept.
+ */
+export class Recognizer {
+  readonly #models: VisionModels;
+  readonly #gallery: ConceptGallery;
+  readonly #cfg: RecognitionConfig;
+  readonly #rule: DecisionRule;
+
+  constructor(models: VisionModels, gallery: ConceptGallery, cfg: RecognitionConfig, rule: DecisionRule = DEFAULT_DECISION_RULE) {
+    this.#models = models;
+    this.#gallery = gallery;
+    this.#cfg = cfg;
+    this.#rule = rule;
+  }
+
+  get floors(): Record<EmbeddingSpace, number> {
+    return this.#models.floors;
+  }
+
+  // ---------------------------------------------------------------- proposals and embeddings
+
+  async #faces(img: RgbImage): Promise<FaceDetection[]> {
+    const opts = { longSide: this.#cfg.faceInputLongSide, scoreThreshold: this.#cfg.faceScore, minSize: this.#cfg.minFaceSize };
+    const faces = await this.#models.faceDetector.detect(img, opts);
+    if (faces.length > 0 || Math.max(img.width, img.height) > 400) return faces;
+    // A tight face crop fills the frame and YuNet, trained on scenes, misses it: give it a border and look again.
+    return this.#facesInPaddedCrop(img, opts);
+  }
+
+  async #facesInPaddedCrop(img: RgbImage, opts: { longSide: number; scoreThreshold: number; minSize: number }): Promise<FaceDetection[]> {
+    const pad = Math.round(Math.max(img.width, img.height) * 0.5);
+    const W = img.width + 2 * pad;
+    const H = img.height + 2 * pad;
+    const data = new Uint8Array(W * H * 3).fill(NEUTRAL_GREY);
+    for (let y = 0; y < img.height; y++) data.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + pad) * W + pad) * 3);
+    const faces = await this.#models.faceDetector.detect({ width: W, height: H, data }, { ...opts, minSize: Math.min(opts.minSize, 12) });
+    return faces.map((f) => ({
+      score: f.score,
+      box: {
+        xmin: Math.max(0, f.box.xmin - pad),
+        ymin: Math.max(0, f.box.ymin - pad),
+        xmax: Math.min(img.width, f.box.xmax - pad),
+        ymax: Math.min(img.height, f.box.ymax - pad),
+      },
+      landmarks: f.landmarks.map((p) => ({ x: p.x - pad, y: p.y - pad })),
+    }));
+  }
+
+  async #faceRegions(img: RgbImage, faces: readonly FaceDetection[]): Promise<Region[]> {
+    const regions: Region[] = [];
+    for (const f of faces) {
+      const vector = await this.#models.faceEmbedder.embed(alignFace(img, f.landmarks));
+      regions.push({ box: f.box, source: 'face', space: 'face', vector, score: f.score, classId: -1 });
+    }
+    return regions;
+  }
+
+  /** A photo with no detectable face that is itself a small, roughly square face crop: embed it as already aligned. */
+  async #alignedCropRegion(img: RgbImage): Promise<Region | null> {
+    const aspect = img.width / img.height;
+    if (Math.max(img.width, img.height) > 256 || aspect < 0.75 || aspect > 1.33) return null;
+    const vector = await this.#models.faceEmbedder.embed(await resizeTo112(img));
+    return { box: { xmin: 0, ymin: 0, xmax: img.width, ymax: img.height }, source: 'whole', space: 'face', vector, score: 1, classId: -1 };
+  }
+
+  async #mask(img: RgbImage): Promise<BinaryMask | null> {
+    if (!this.#models.salient) return null;
+    return binariseMask(await this.#models.salient.mask(img), img.width, img.height);
+  }
+
+  /**
+   * Everything recognisable in an image, embedded: faces, the salient object, detector proposals (class-agnostic,
+   * cut out with the salient mask where it covers them) and bodies of people whose face is not visible.
+   */
+  async analyse(img: RgbImage, timings: StageTimings = {}): Promise<Region[]> {
+    const t0 = performance.now();
+    const [dets, faces, mask] = await Promise.all([
+      this.#models.detector.detect(img, {
+        scoreThreshold: this.#cfg.detectorScore,
+        nmsIou: this.#cfg.nmsIou,
+        classAgnostic: true,
+        limit: this.#cfg.maxProposals,
+      }),
+      this.#faces(img),
+      this.#mask(img),
+    ]);
+    timings.proposals = performance.now() - t0;
+
+    const t1 = performance.now();
+    const regions = await this.#faceRegions(img, faces);
+    if (regions.length === 0) {
+      const crop = await this.#alignedCropRegion(img);
+      if (crop) regions.push(crop);
+    }
+    timings.faces = performance.now() - t1;
+
+    const t2 = performance.now();
+    const objects: { box: Box; crop: RgbImage; source: ProposalSource; score: number; classId: number }[] = [];
+    const minMaskPixels = img.width * img.height * 0.01;
+    const salientBox = mask ? maskBox(mask, undefined, minMaskPixels) : null;
+    if (mask && salientBox) objects.push({ box: salientBox, crop: maskedCrop(img, mask, salientBox), source: 'salient', score: 1, classId: -1 });
+    for (const d of dets) {
+      const inner = mask && maskCoverage(mask, d.box) >= 0.05 ? maskBox(mask, d.box, 50) : null;
+      if (mask && inner) objects.push({ box: inner, crop: maskedCrop(img, mask, inner), source: 'detector', score: d.score, classId: d.classId });
+      else objects.push({ box: d.box, crop: cropWithContext(img, d.box, 0.05), source: 'detector', score: d.score, classId: d.classId });
+    }
+    if (objects.length === 0) {
+      const whole = { xmin: 0, ymin: 0, xmax: img.width, ymax: img.height };
+      objects.push({ box: whole, crop: img, source: 'whole', score: 1, classId: -1 });
+    }
+    const vectors = await this.#models.objectEmbedder.embed(objects.map((o) => o.crop));
+    objects.forEach((o, i) => regions.push({ box: o.box, source: o.source, space: 'object', vector: vectors[i]!, score: o.score, classId: o.classId }));
+    timings.objects = performance.now() - t2;
+
+    if (this.#models.bodyEmbedder) {
+      const t3 = performance.now();
+      const faceless = dets.filter((d) => d.classId === PERSON_CLASS && !faces.some((f) => containsCentre(d.box, f.box)));
+      if (faceless.length > 0) {
+        const vecs = await this.#models.bodyEmbedder.embed(faceless.map((d) => cropRgb(img, d.box)));
+        faceless.forEach((d, i) => regions.push({ box: d.box, source: 'detector', space: 'body', vector: vecs[i]!, score: d.score, classId: d.classId }));
+      }
+      timings.bodies = performance.now() - t3;
+    }
+    return regions;
+  }
+
+  // ---------------------------------------------------------------- enrolment
+
+  /**
+   * Views of a concept from one reference photo. The object is localised first (salient mask, then the strongest
+   * detector proposal inside it) so the background is not enrolled; people are enrolled by their largest face, plus
+   * their body appearance when a person box holds that face.
+   */
+  async enrolmentViews(img: RgbImage, kind: ConceptKind, origin: string): Promise<ConceptView[]> {
+    const now = Date.now();
+    const view = (space: EmbeddingSpace, vector: Float32Array, suffix: string): ConceptView => ({
+      id: randomUUID(),
+      space,
+      vector,
+      origin: suffix ? `${origin}#${suffix}` : origin,
+      addedAt: now,
+    });
+    if (kind === 'person') {
+      const faces = await this.#faces(img);
+      const views: ConceptView[] = [];
+      const largest = [...faces].sort((a, b) => boxArea(b.box) - boxArea(a.box))[0];
+      if (largest) {
+        const [region] = await this.#faceRegions(img, [largest]);
+        views.push(view('face', region!.vector, 'face'));
+        if (this.#models.bodyEmbedder) {
+          const persons = await this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: false, limit: 20 });
+          const body = persons.find((p) => p.classId === PERSON_CLASS && containsCentre(p.box, largest.box) && boxArea(p.box) > 4 * boxArea(largest.box));
+          if (body) {
+            const [vec] = await this.#models.bodyEmbedder.embed([cropRgb(img, body.box)]);
+            views.push(view('body', vec!, 'body'));
+          }
+        }
+        return views;
+      }
+      const crop = await this.#alignedCropRegion(img);
+      return crop ? [view('face', crop.vector, 'face')] : [];
+    }
+
+    const [mask, dets] = await Promise.all([
+      this.#mask(img),
+      this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: true, limit: this.#cfg.maxProposals }),
+    ]);
+    const crops: { crop: RgbImage; tag: string }[] = [];
+    const salientBox = mask ? maskBox(mask, undefined, img.width * img.height * 0.01) : null;
+    if (mask && salientBox) {
+      crops.push({ crop: maskedCrop(img, mask, salientBox), tag: 'salient' });
+      // The strongest proposal cut out by the mask: a second, differently framed view of the same object.
+      const top = dets.find((d) => maskCoverage(mask, d.box) >= 0.05);
+      const inner = top ? maskBox(mask, top.box, 50) : null;
+      if (inner && iou(inner, salientBox) < 0.95) crops.push({ crop: maskedCrop(img, mask, inner), tag: 'proposal' });
+    } else if (dets[0]) {
+      const largest = [...dets].sort((a, b) => boxArea(b.box) - boxArea(a.box))[0]!;
+      crops.push({ crop: cropWithContext(img, largest.box, 0.05), tag: 'proposal' });
+    } else {
+      crops.push({ crop: img, tag: 'whole' });
+    }
+    const vectors = await this.#models.objectEmbedder.embed(crops.map((c) => c.crop));
+    return crops.map((c, i) => view('object', vectors[i]!, c.tag));
+  }
+
+  /**
+   * Per-space thresholds of a concept: the model's floor, raised part of the way towards its nearest other concept
+   * (so a look-alike needs stronger evidence), calibrated from the enrolled views themselves.
+   */
+  async calibrate(concept: Concept): Promise<Thresholds> {
+    const out: Thresholds = {};
+    const spaces = new Set(concept.views.filter((v) => !v.negative).map((v) => v.space));
+    for (const space of spaces) {
+      const floor = this.#models.floors[space];
+      const own = concept.views.filter((v) => v.space === space && !v.negative);
+      const hits = await this.#gallery.search(space, own.map((v) => v.vector), this.#rule.k);
+      let nearest = -1;
+      for (const list of hits) for (const h of list) if (h.conceptId !== concept.id && !h.negative) nearest = Math.max(nearest, h.similarity);
+      out[space] = round4(Math.min(0.95, Math.max(floor, floor + this.#rule.neighbourShare * (nearest - floor))));
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- recognition
+
+  /** Matches regions against the gallery: per region the best concept that clears its threshold and the margin. */
+  async match(regions: readonly Region[]): Promise<Match[]> {
+    const concepts = new Map(this.#gallery.list().map((c) => [c.id, c]));
+    if (concepts.size === 0 || regions.length === 0) return [];
+    const candidates: Candidate[] = [];
+    for (const space of ['face', 'object', 'body'] as const) {
+      const inSpace = regions.filter((r) => r.space === space);
+      if (inSpace.length === 0) continue;
+      const hits = await this.#gallery.search(space, inSpace.map((r) => r.vector), this.#rule.k);
+      inSpace.forEach((region, i) => {
+        const pos = new Map<string, number>();
+        const neg = new Map<string, number>();
+        for (const h of hits[i] ?? []) {
+          const m = h.negative ? neg : pos;
+          m.set(h.conceptId, Math.max(m.get(h.conceptId) ?? -1, h.similarity));
+        }
+        const ranked = [...pos.entries()].sort((a, b) => b[1] - a[1]);
+        const best = ranked[0];
+        if (!best) return;
+        const [conceptId, similarity] = best;
+        const concept = concepts.get(conceptId);
+        if (!concept) return;
+        const threshold = (concept.thresholds[space] ?? this.#models.floors[space]) + this.#cfg.margin;
+        const runnerUp = ranked[1]?.[1] ?? -1;
+        if (similarity < threshold) return;
+        if (similarity - runnerUp < this.#rule.competitionMargin) return;
+        // A correction said "this is not X": a region closer to that negative view than to X's own views is not X.
+        if ((neg.get(conceptId) ?? -1) >= similarity) return;
+        candidates.push({ region, conceptId, similarity, threshold, runnerUp });
+      });
+    }
+    candidates.sort((a, b) => SPACE_PRIORITY[a.region.space] - SPACE_PRIORITY[b.region.space] || b.similarity - b.threshold - (a.similarity - a.threshold));
+    const kept: Candidate[] = [];
+    for (const c of candidates) {
+      if (kept.some((k) => k.conceptId === c.conceptId)) continue;
+      if (kept.some((k) => k.region.space === c.region.space && iou(k.region.box, c.region.box) > this.#rule.overlapIou)) continue;
+      kept.push(c);
+    }
+    return kept.map((c) => {
+      const concept = concepts.get(c.conceptId)!;
+      return {
+        conceptId: c.conceptId,
+        name: concept.name,
+        kind: concept.kind,
+        box: c.region.box,
+        similarity: round4(c.similarity),
+        threshold: round4(c.threshold),
+        confidence: round4(confidence(c)),
+        space: c.region.space,
+      };
+    });
+  }
+
+  /** Recognises one decoded image. Boxes are in the image's own pixels. */
+  async recognise(img: RgbImage): Promise<Recognition> {
+    const timings: StageTimings = {};
+    const regions = await this.analyse(img, timings);
+    const t = performance.now();
+    const matches = await this.match(regions);
+    timings.matching = performance.now() - t;
+    return { width: img.width, height: img.height, matches, proposals: regions.length, timings };
+  }
+}
+
+/** 0.5 at the threshold, rising to 1 a few hundredths above it, scaled down when the runner-up concept is close. */
+function confidence(c: Candidate): number {
+  const above = clamp01(0.5 + (c.similarity - c.threshold) / 0.1);
+  const lead = c.runnerUp < 0 ? 1 : clamp01((c.similarity - c.runnerUp) / 0.05);
+  return above * (0.5 + 0.5 * lead);
+}
+
+function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+function boxArea(b: Box): number {
+  return (b.xmax - b.xmin) * (b.ymax - b.ymin);
+}
+
+function containsCentre(outer: Box, inner: Box): boolean {
+  const cx = (inner.xmin + inner.xmax) / 2;
+  const cy = (inner.ymin + inner.ymax) / 2;
+  return cx >= outer.xmin && cx <= outer.xmax && cy >= outer.ymin && cy <= outer.ymax;
+}
+
+function resizeTo112(img: RgbImage): Promise<RgbImage> {
+  return resizeRgb(img, 112, 112);
+}
+
+export function assertViews(views: readonly ConceptView[], photos: number): void {
+  if (views.length === 0) {
+    throw new FamiliarError('ENROL_NO_VIEWS', `none of the ${photos} photo(s) gave a usable view (for a person, a visible face is needed)`);
+  }
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+import { writeFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind } from '@familiar/contracts';
+import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
+import { openModel } from '@familiar/vision';
+import { FamiliarCore } from './core.ts';
+import { evaluateDataset, type Progress } from './eval.ts';
+
+const USAGE = `familiar — knows its household
+
+Usage:
+  familiar enrol --name NAME --kind person|pet|object [--context TEXT] PHOTO...
+  familiar recognise IMAGE [--json] [--overlay OUT.jpg]
+  familiar list [--json]
+  familiar update NAME|ID [--name NEW] [--context TEXT]
+  familiar forget NAME|ID
+  familiar eval --dataset DIR [--json]
+  familiar models verify
+  familiar start [--profile NAME]
+  familiar bench [--quick] [--json]
+
+Global options:
+  --profile NAME   device profile in devices/ (default: env FAMILIAR_PROFILE or x86-dev)
+  --config FILE    extra YAML merged over the profile
+  --store DIR      store directory (default: config store.dir, env FAMILIAR_STORE_DIR)
+  --models DIR     models directory (default: config models.dir, env FAMILIAR_MODELS_DIR)
+  -h, --help       this text
+`;
+
+const OPTIONS = {
+  profile: { type: 'string' },
+  config: { type: 'string' },
+  store: { type: 'string' },
+  models: { type: 'string' },
+  name: { type: 'string' },
+  kind: { type: 'string' },
+  context: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  overlay: { type: 'string' },
+  dataset: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+
+function usageError(message: string): FamiliarError {
+  return new FamiliarError('INPUT_INVALID', `${message}\n\n${USAGE}`);
+}
+
+function configFrom(values: Values): ResolvedConfig {
+  const env = { ...process.env };
+  if (values.store) env.FAMILIAR_STORE_DIR = values.store;
+  if (values.models) env.FAMILIAR_MODELS_DIR = values.models;
+  return loadConfig({ ...(values.profile && { profile: values.profile }), ...(values.config && { file: values.config }), env });
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function progressBar(): Progress | undefined {
+  const tty = process.stderr.isTTY;
+  let lastDecile = -1;
+  return (done, total, label) => {
+    if (tty) {
+      const width = 30;
+      const filled = Math.round((done / total) * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label.slice(0, 40).padEnd(40)}`);
+      if (done === total) process.stderr.write('\n');
+    } else {
+      const decile = Math.floor((done / total) * 10);
+      if (decile !== lastDecile) {
+        lastDecile = decile;
+        process.stderr.write(`${done}/${total} ${label}\n`);
+      }
+    }
+  };
+}
+
+async function withCore<T>(values: Values, fn: (core: FamiliarCore) => Promise<T>): Promise<T> {
+  const core = await FamiliarCore.open(configFrom(values));
+  try {
+    return await fn(core);
+  } finally {
+    await core.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as {
+    values: Values;
+    positionals: string[];
+  };
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    print(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case 'enrol':
+    case 'enroll': {
+      if (!values.name) throw usageError('enrol needs --name');
+      if (!values.kind || !CONCEPT_KINDS.includes(values.kind as ConceptKind)) throw usageError('enrol needs --kind person|pet|object');
+      if (args.length === 0) throw usageError('enrol needs at least one PHOTO');
+      const res = await withCore(values, (core) =>
+        core.enrol({ name: values.name!, kind: values.kind as ConceptKind, context: values.context ?? '', photos: args.map((file) => ({ file })) }),
+      );
+      for (const r of res.rejected) process.stderr.write(`skipped ${r.origin}: ${r.code}: ${r.message}\n`);
+      if (values.json) print(JSON.stringify(res));
+      else print(`enrolled ${res.concept.kind} "${res.concept.name}" (${res.concept.id}) from ${res.concept.viewCount} view(s); thresholds ${JSON.stringify(res.concept.thresholds)}`);
+      return 0;
+    }
+    case 'recognise':
+    case 'recognize': {
+      if (args.length !== 1) throw usageError('recognise needs exactly one IMAGE');
+      const file = args[0]!;
+      await withCore(values, async (core) => {
+        const rec = await core.recognise({ file });
+        if (values.overlay) await writeOverlay(values.overlay, rec, core);
+        const { image: _image, scale: _scale, ...report } = rec;
+        if (values.json) print(JSON.stringify({ image: file, ...report }));
+        else if (rec.matches.length === 0) print(`${file}: no enrolled concept recognised`);
+        else
+          for (const m of rec.matches)
+            print(`${m.name} (${m.kind}) at [${m.box.xmin}, ${m.box.ymin}, ${m.box.xmax}, ${m.box.ymax}] similarity ${m.similarity.toFixed(3)} (threshold ${m.threshold.toFixed(3)}) confidence ${m.confidence.toFixed(2)}`);
+      });
+      return 0;
+    }
+    case 'list': {
+      const concepts = await withCore(values, async (core) => core.list());
+      if (values.json) print(JSON.stringify(concepts));
+      else if (concepts.length === 0) print('nobody and nothing enrolled yet');
+      else for (const c of concepts) print(`${c.name} (${c.kind}, ${c.viewCount} views) ${c.id}${c.context ? ` — ${c.context}` : ''}`);
+      return 0;
+    }
+    case 'update': {
+      if (args.length !== 1) throw usageError('update needs exactly one NAME or ID');
+      if (values.name === undefined && values.context === undefined) throw usageError('update needs --name and/or --context');
+      const c = await withCore(values, (core) => core.update(args[0]!, { ...(values.name !== undefined && { name: values.name }), ...(values.context !== undefined && { context: values.context }) }));
+      print(values.json ? JSON.stringify(c) : `updated "${c.name}" (${c.id})`);
+      return 0;
+    }
+    case 'forget': {
+      if (args.length !== 1) throw usageError('forget needs exactly one NAME or ID');
+      const c = await withCore(values, (core) => core.forget(args[0]!));
+      print(values.json ? JSON.stringify(c) : `forgot "${c.name}" (${c.id}) and every view of it`);
+      return 0;
+    }
+    case 'eval': {
+      if (!values.dataset) throw usageError('eval needs --dataset DIR');
+      const report = await evaluateDataset(configFrom(values), values.dataset, progressBar());
+      if (!values.json) {
+        const f = (x: number | null) => (x === null ? '   –' : x.toFixed(1).padStart(5));
+        print(`${report.dataset}: ${report.concepts} concepts, ${report.queries} queries, ${report.seconds} s`);
+        print(`concept                 precision positive negative`);
+        for (const c of report.perConcept) print(`${c.concept.padEnd(24)}${f(c.precision)}    ${f(c.positive)}    ${f(c.negative)}`);
+        print(`${'mean'.padEnd(24)}${f(report.metrics.precision)}    ${f(report.metrics.positive)}    ${f(report.metrics.negative)}   weighted ${f(report.metrics.weighted)}`);
+        for (const r of report.rejected) process.stderr.write(`rejected ${r.origin}: ${r.code}: ${r.message}\n`);
+      }
+      // The machine-readable result is always the last line of stdout with --json.
+      if (values.json) print(JSON.stringify(report));
+      return 0;
+    }
+    case 'models': {
+      if (args[0] !== 'verify') throw usageError('models needs a subcommand: verify');
+      const config = configFrom(values);
+      const manifest = loadModelsManifest(config.paths.modelsManifest);
+      let failed = 0;
+      for (const [role, entry] of Object.entries(manifest.models)) {
+        if (!entry) continue;
+        try {
+          const s = await openModel(role as never, entry, config.paths.modelsDir, { providers: config.inference.providers, intraOpThreads: 1, verifyHashes: true });
+          print(`ok      ${role.padEnd(15)} ${entry.file} (${s.provider})`);
+          await s.release();
+        } catch (err) {
+          failed++;
+          const e = toFamiliarError(err);
+          print(`FAILED  ${role.padEnd(15)} ${e.code}: ${e.message}`);
+        }
+      }
+      return failed ? 1 : 0;
+    }
+    default:
+      throw usageError(`unknown command "${command}"`);
+  }
+}
+
+async function writeOverlay(out: string, rec: Awaited<ReturnType<FamiliarCore['recognise']>>, _core: FamiliarCore): Promise<void> {
+  const { renderOverlay } = await import('@familiar/image');
+  const jpeg = await renderOverlay(rec.image, rec.matches.map((m) => ({ ...m, box: scaleDown(m.box, rec.scale) })));
+  await writeFile(out, jpeg.jpeg);
+}
+
+function scaleDown(b: { xmin: number; ymin: number; xmax: number; ymax: number }, s: number) {
+  return { xmin: b.xmin / s, ymin: b.ymin / s, xmax: b.xmax / s, ymax: b.ymax / s };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? usageError(err.message) : toFamiliarError(err);
+    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.exitCode = e.code === 'INPUT_INVALID' || e.code === 'CONFIG_INVALID' ? 2 : 1;
+  },
+);

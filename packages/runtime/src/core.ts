@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CONCEPT_KINDS,
+  FamiliarError,
+  toFamiliarError,
+  type Box,
+  type Concept,
+  type ConceptKind,
+  type ConceptSummary,
+  type ConceptView,
+  type EmbeddingSpace,
+  type Recognition,
+  type RgbImage,
+} from '@familiar/contracts';
+import type { ResolvedConfig } from '@familiar/config';
+import { decodeImage, readImageFile, type DecodedImage } from '@familiar/image';
+import { ConceptStore } from '@familiar/memory';
+import { assertViews, Recognizer } from '@familiar/perception';
+import { loadVisionModels, type VisionModels } from '@familiar/vision';
+
+/** One enrolment photo: encoded bytes or a file path, with a label for messages. */
+export type PhotoInput = { bytes: Uint8Array; origin: string } | { file: string; origin?: string };
+
+export interface EnrolRequest {
+  name: string;
+  kind: ConceptKind;
+  context?: string;
+  photos: readonly PhotoInput[];
+}
+
+export interface PhotoRejection {
+  origin: string;
+  code: string;
+  message: string;
+}
+
+export interface EnrolResult {
+  concept: ConceptSummary;
+  rejected: PhotoRejection[];
+}
+
+/** A recognition with boxes scaled back to the original image's pixels. */
+export interface ImageRecognition extends Recognition {
+  /** The analysed (possibly shrunk) image, e.g. for overlays. */
+  image: RgbImage;
+  /** original pixels = analysed pixels × scale */
+  scale: number;
+}
+
+export const MAX_NAME_LENGTH = 64;
+export const MAX_CONTEXT_LENGTH = 2000;
+
+/**
+ * The recognition core wired together: models, the persistent concept store and the recogniser. The CLI, the
+ * evaluation and the live runtime all go through this one object.
+ */
+export class FamiliarCore {
+  readonly config: ResolvedConfig;
+  readonly models: VisionModels;
+  readonly store: ConceptStore;
+  readonly recognizer: Recognizer;
+
+  private constructor(config: ResolvedConfig, models: VisionModels, store: ConceptStore) {
+    this.config = config;
+    this.models = models;
+    this.store = store;
+    this.recognizer = new Recognizer(models, store, config.recognition);
+  }
+
+  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir): Promise<FamiliarCore> {
+    const models = await loadVisionModels(config);
+    try {
+      const store = await ConceptStore.open(storeDir, { ...config.store });
+      return new FamiliarCore(config, models, store);
+    } catch (err) {
+      await models.release();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+    await this.models.release();
+  }
+
+  async decode(photo: PhotoInput): Promise<DecodedImage> {
+    const options = { limits: this.config.limits, maxSide: this.config.recognition.analysisMaxSide };
+    return 'bytes' in photo ? decodeImage(photo.bytes, options) : readImageFile(photo.file, options);
+  }
+
+  list(): ConceptSummary[] {
+    return this.store.list().map(summarise);
+  }
+
+  /** Finds a concept by id, or by name (case-insensitive). */
+  resolve(idOrName: string): Concept {
+    const c = this.store.get(idOrName) ?? this.store.findByName(idOrName);
+    if (!c) throw new FamiliarError('CONCEPT_NOT_FOUND', `no enrolled concept is called or has the id "${idOrName}"`);
+    return c;
+  }
+
+  /**
+   * Enrols a concept from photos. Photos that cannot be used are reported, not fatal, as long as one gives a view.
+   * The concept is durable when this resolves; thresholds of every concept sharing a space are recalibrated.
+   */
+  async enrol(req: EnrolRequest): Promise<EnrolResult> {
+    const name = validateName(req.name);
+    if (!CONCEPT_KINDS.includes(req.kind)) throw new FamiliarError('INPUT_INVALID', `kind must be one of ${CONCEPT_KINDS.join(', ')}`);
+    const context = validateContext(req.context ?? '');
+    if (req.photos.length === 0) throw new FamiliarError('INPUT_INVALID', 'at least one photo is needed');
+    if (req.photos.length > this.config.limits.maxPhotosPerEnrol) {
+      throw new FamiliarError('INPUT_INVALID', `at most ${this.config.limits.maxPhotosPerEnrol} photos per enrolment`);
+    }
+    if (this.store.findByName(name, req.kind)) throw new FamiliarError('CONCEPT_EXISTS', `a ${req.kind} called "${name}" is already enrolled`);
+    const { views, rejected } = await this.#views(req.photos, req.kind);
+    assertViews(views, req.photos.length);
+    const now = Date.now();
+    const concept: Concept = { id: randomUUID(), name, kind: req.kind, context, createdAt: now, updatedAt: now, views, thresholds: {} };
+    concept.thresholds = await this.recognizer.calibrate(concept);
+    await this.store.add(concept);
+    await this.recalibrate(spacesOf(views), concept.id);
+    return { concept: summarise(this.store.get(concept.id)!), rejected };
+  }
+
+  /** Adds views from more photos to an enrolled concept ("this is Billy"). */
+  async addPhotos(idOrName: string, photos: readonly PhotoInput[], negative = false): Promise<EnrolResult> {
+    const concept = this.resolve(idOrName);
+    const { views, rejected } = await this.#views(photos, concept.kind);
+    assertViews(views, photos.length);
+    for (const v of views) v.negative = negative || undefined;
+    await this.store.update(concept.id, { addViews: views });
+    await this.recalibrate(spacesOf(views));
+    return { concept: summarise(this.store.get(concept.id)!), rejected };
+  }
+
+  async #views(photos: readonly PhotoInput[], kind: ConceptKind): Promise<{ views: ConceptView[]; rejected: PhotoRejection[] }> {
+    const views: ConceptView[] = [];
+    const rejected: PhotoRejection[] = [];
+    for (const photo of photos) {
+      const origin = 'bytes' in photo ? photo.origin : (photo.origin ?? photo.file);
+      try {
+        const { image } = await this.decode(photo);
+        const found = await this.recognizer.enrolmentViews(image, kind, origin);
+        if (found.length === 0) {
+          rejected.push({ origin, code: 'ENROL_NO_VIEWS', message: kind === 'person' ? 'no face found' : 'no object found' });
+        }
+        views.push(...found);
+      } catch (err) {
+        const e = toFamiliarError(err);
+        if (e.code === 'INTERNAL') throw e;
+        rejected.push({ origin, code: e.code, message: e.message });
+      }
+    }
+    return { views, rejected };
+  }
+
+  async update(idOrName: string, patch: { name?: string; context?: string }): Promise<ConceptSummary> {
+    const concept = this.resolve(idOrName);
+    const name = patch.name === undefined ? undefined : validateName(patch.name);
+    if (name !== undefined) {
+      const other = this.store.findByName(name, concept.kind);
+      if (other && other.id !== concept.id) throw new FamiliarError('CONCEPT_EXISTS', `a ${concept.kind} called "${name}" is already enrolled`);
+    }
+    const context = patch.context === undefined ? undefined : validateContext(patch.context);
+    return summarise(await this.store.update(concept.id, { ...(name !== undefined && { name }), ...(context !== undefined && { context }) }));
+  }
+
+  /** Erases a concept and every view of it; the remaining concepts' thresholds are recalibrated. */
+  async forget(idOrName: string): Promise<ConceptSummary> {
+    const concept = this.resolve(idOrName);
+    await this.store.remove(concept.id);
+    await this.recalibrate(spacesOf(concept.views));
+    return summarise(concept);
+  }
+
+  /**
+   * Recalibrates the thresholds of every concept with views in `spaces` (a new or removed neighbour moves them).
+   * Cheap at household scale: one index search per view.
+   */
+  async recalibrate(spaces: ReadonlySet<EmbeddingSpace>, skip?: string): Promise<void> {
+    for (const c of this.store.list()) {
+      if (c.id === skip || !c.views.some((v) => spaces.has(v.space))) continue;
+      const thresholds = await this.recognizer.calibrate(c);
+      if (JSON.stringify(thresholds) !== JSON.stringify(c.thresholds)) await this.store.update(c.id, { thresholds });
+    }
+  }
+
+  /** Recognises an encoded image or image file. */
+  async recognise(photo: PhotoInput): Promise<ImageRecognition> {
+    const t0 = performance.now();
+    const decoded = await this.decode(photo);
+    const decodeMs = performance.now() - t0;
+    const rec = await this.recognizer.recognise(decoded.image);
+    const s = decoded.scale;
+    return {
+      ...rec,
+      width: decoded.originalWidth,
+      height: decoded.originalHeight,
+      matches: rec.matches.map((m) => ({ ...m, box: scaleBox(m.box, s) })),
+      timings: { decode: decodeMs, ...rec.timings },
+      image: decoded.image,
+      scale: s,
+    };
+  }
+}
+
+export function summarise(c: Concept): ConceptSummary {
+  return {
+    id: c.id,
+    name: c.name,
+    kind: c.kind,
+    context: c.context,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+    viewCount: c.views.filter((v) => !v.negative).length,
+    thresholds: c.thresholds,
+  };
+}
+
+function spacesOf(views: readonly ConceptView[]): Set<EmbeddingSpace> {
+  return new Set(views.map((v) => v.space));
+}
+
+function scaleBox(b: Box, s: number): Box {
+  const r = (x: number) => Math.round(x * s);
+  return { xmin: r(b.xmin), ymin: r(b.ymin), xmax: r(b.xmax), ymax: r(b.ymax) };
+}
+
+// Control characters would corrupt labels, logs and prompts.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+export function validateName(raw: string): string {
+  if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'name must be a string');
+  const name = raw.normalize('NFC').trim();
+  if (name.length === 0) throw new FamiliarError('INPUT_INVALID', 'name must not be empty');
+  if (name.length > MAX_NAME_LENGTH) throw new FamiliarError('INPUT_INVALID', `name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (CONTROL.test(name)) throw new FamiliarError('INPUT_INVALID', 'name must not contain control characters');
+  return name;
+}
+
+export function validateContext(raw: string): string {
+  if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'context must be a string');
+  const context = raw.normalize('NFC').trim();
+  if (context.length > MAX_CONTEXT_LENGTH) throw new FamiliarError('INPUT_INVALID', `context is longer than ${MAX_CONTEXT_LENGTH} characters`);
+  // Newlines and tabs are fine in free text; other control characters are not.
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(context)) throw new FamiliarError('INPUT_INVALID', 'context must not contain control characters');
+  return context;
+}
