@@ -1,2 +1,3 @@
 export * from './errors.ts';
 export * from './types.ts';
+export * from './protocol.ts';

@@ -51,6 +51,7 @@ export interface Point {
 
 /** Which embedding space a vector lives in; vectors from different spaces are never compared. */
 export type EmbeddingSpace = 'face' | 'object' | 'body';
+export const EMBEDDING_SPACES: readonly EmbeddingSpace[] = ['face', 'object', 'body'];
 
 export interface Embedding {
   space: EmbeddingSpace;
@@ -123,3 +124,50 @@ export interface Recognition {
 
 /** Milliseconds per named stage. */
 export type StageTimings = Record<string, number>;
+
+/**
+ * One visit of a concept (or of an unknown person) to a camera's view: opened when it appears, updated
+ * while it stays, closed when it leaves.
+ */
+export interface Sighting {
+  id: string;
+  /** null for an unknown person. */
+  conceptId: string | null;
+  trackId: string;
+  cameraId: string;
+  room: string;
+  /** Epoch milliseconds. */
+  firstSeen: number;
+  /** Epoch milliseconds. */
+  lastSeen: number;
+  /** Where it was last seen, in source pixels. */
+  box: Box;
+  /** 0..1. */
+  confidence: number;
+  /** True while the visit lasts. */
+  open: boolean;
+}
+
+/** Where in the frame something is: a 3×3 grid (rows top/middle/bottom × columns left/centre/right). */
+export type SceneRegion = 'top-left' | 'top' | 'top-right' | 'left' | 'centre' | 'right' | 'bottom-left' | 'bottom' | 'bottom-right';
+
+/** A confirmed track in a camera's current scene: who or what is where, with an identity decided by temporal voting. */
+export interface SceneTrack {
+  /** Stable while the track lives; unique across cameras. */
+  trackId: string;
+  cameraId: string;
+  room: string;
+  /** null for an unknown person (or another reported unknown kind). */
+  conceptId: string | null;
+  name: string | null;
+  kind: ConceptKind;
+  /** Last observed box, in source pixels. */
+  box: Box;
+  region: SceneRegion;
+  /** 0..1: confidence-weighted share of the recent frames that voted for this identity. */
+  confidence: number;
+  /** Epoch milliseconds. */
+  firstSeenAt: number;
+  /** Epoch milliseconds of the last frame the track was observed in (earlier than now during a short dropout). */
+  lastSeenAt: number;
+}

@@ -3,8 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
+import { renderOverlay } from '@familiar/image';
 import { openModel } from '@familiar/vision';
-import { FamiliarCore } from './core.ts';
+import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
 
 const USAGE = `familiar — knows its household
@@ -118,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       const file = args[0]!;
       await withCore(values, async (core) => {
         const rec = await core.recognise({ file });
-        if (values.overlay) await writeOverlay(values.overlay, rec, core);
+        if (values.overlay) await writeOverlay(values.overlay, rec);
         const { image: _image, scale: _scale, ...report } = rec;
         if (values.json) print(JSON.stringify({ image: file, ...report }));
         else if (rec.matches.length === 0) print(`${file}: no enrolled concept recognised`);
@@ -187,14 +188,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function writeOverlay(out: string, rec: Awaited<ReturnType<FamiliarCore['recognise']>>, _core: FamiliarCore): Promise<void> {
-  const { renderOverlay } = await import('@familiar/image');
-  const jpeg = await renderOverlay(rec.image, rec.matches.map((m) => ({ ...m, box: scaleDown(m.box, rec.scale) })));
-  await writeFile(out, jpeg.jpeg);
-}
-
-function scaleDown(b: { xmin: number; ymin: number; xmax: number; ymax: number }, s: number) {
-  return { xmin: b.xmin / s, ymin: b.ymin / s, xmax: b.xmax / s, ymax: b.ymax / s };
+/** Draws the recognised boxes on the analysed image (its own pixels: the boxes are scaled back down). */
+async function writeOverlay(out: string, rec: ImageRecognition): Promise<void> {
+  const s = rec.scale;
+  const items = rec.matches.map((m) => ({
+    label: m.name,
+    box: { xmin: m.box.xmin / s, ymin: m.box.ymin / s, xmax: m.box.xmax / s, ymax: m.box.ymax / s },
+  }));
+  const result = await renderOverlay(rec.image, items);
+  await writeFile(out, result.jpeg);
 }
 
 main(process.argv.slice(2)).then(

@@ -94,7 +94,7 @@ export class FamiliarCore {
 
   /** Finds a concept by id, or by name (case-insensitive). */
   resolve(idOrName: string): Concept {
-    const c = this.store.get(idOrName) ?? this.store.findByName(idOrName);
+    const c = this.store.has(idOrName) ? this.store.get(idOrName) : this.store.findByName(idOrName);
     if (!c) throw new FamiliarError('CONCEPT_NOT_FOUND', `no enrolled concept is called or has the id "${idOrName}"`);
     return c;
   }
