@@ -53,7 +53,7 @@ describe('model loading', () => {
   it('refuses a damaged file by its sha256', async () => {
     const src = path.join(config.paths.modelsDir, manifest.models.faceDetector.file);
     const bytes = await readFile(src);
-    bytes[bytes.length - 10] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
     await writeFile(path.join(dir, manifest.models.faceDetector.file), bytes);
     const e = await failure(openModel('faceDetector', manifest.models.faceDetector, dir, { ...options, providers: ['cpu'] }));
     expect(e.code).toBe('MODEL_HASH_MISMATCH');

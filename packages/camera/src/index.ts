@@ -1,1 +1,10 @@
-export {};
+export * from './source.ts';
+export * from './mailbox.ts';
+export * from './mjpeg-splitter.ts';
+export * from './tools.ts';
+export * from './process-source.ts';
+export * from './ffmpeg.ts';
+export * from './gstreamer.ts';
+export * from './replay.ts';
+export * from './node-webcam.ts';
+export * from './factory.ts';

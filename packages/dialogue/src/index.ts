@@ -1,1 +1,10 @@
-export {};
+export * from './backend.ts';
+export * from './server.ts';
+export * from './ask.ts';
+export * from './lvlm.ts';
+export * from './sse.ts';
+export * from './prompt.ts';
+export * from './grounded.ts';
+export * from './schema.ts';
+export * from './wire.ts';
+export { TokenVerifier, AuthFailureLimiter, TokenBucket, type Principal } from './auth.ts';

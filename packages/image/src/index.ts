@@ -1,2 +1,3 @@
 export * from './decode.ts';
 export * from './ops.ts';
+export * from './overlay.ts';

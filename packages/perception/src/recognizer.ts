@@ -103,6 +103,18 @@ export class Recognizer {
     return this.#facesInPaddedCrop(img, opts);
   }
 
+  /**
+   * Face regions of an image. A small, square photo is taken to be an already aligned face crop (the ArcFace
+   * 112×112 convention) and embedded as it is: re-detecting and re-aligning it measurably loses identity.
+   */
+  async #faceRegionsOf(img: RgbImage): Promise<{ regions: Region[]; faces: FaceDetection[] }> {
+    if (isAlignedCrop(img)) return { regions: [await this.#alignedCropRegion(img)], faces: [] };
+    const faces = await this.#faces(img);
+    const regions = await this.#faceRegions(img, faces);
+    if (regions.length === 0 && isSmallSquare(img)) regions.push(await this.#alignedCropRegion(img));
+    return { regions, faces };
+  }
+
   async #facesInPaddedCrop(img: RgbImage, opts: { longSide: number; scoreThreshold: number; minSize: number }): Promise<FaceDetection[]> {
     const pad = Math.round(Math.max(img.width, img.height) * 0.5);
     const W = img.width + 2 * pad;
@@ -131,10 +143,7 @@ export class Recognizer {
     return regions;
   }
 
-  /** A photo with no detectable face that is itself a small, roughly square face crop: embed it as already aligned. */
-  async #alignedCropRegion(img: RgbImage): Promise<Region | null> {
-    const aspect = img.width / img.height;
-    if (Math.max(img.width, img.height) > 256 || aspect < 0.75 || aspect > 1.33) return null;
+  async #alignedCropRegion(img: RgbImage): Promise<Region> {
     const vector = await this.#models.faceEmbedder.embed(await resizeTo112(img));
     return { box: { xmin: 0, ymin: 0, xmax: img.width, ymax: img.height }, source: 'whole', space: 'face', vector, score: 1, classId: -1 };
   }
@@ -150,25 +159,19 @@ export class Recognizer {
    */
   async analyse(img: RgbImage, timings: StageTimings = {}): Promise<Region[]> {
     const t0 = performance.now();
-    const [dets, faces, mask] = await Promise.all([
+    const [dets, faceResult, mask] = await Promise.all([
       this.#models.detector.detect(img, {
         scoreThreshold: this.#cfg.detectorScore,
         nmsIou: this.#cfg.nmsIou,
         classAgnostic: true,
         limit: this.#cfg.maxProposals,
       }),
-      this.#faces(img),
+      this.#faceRegionsOf(img),
       this.#mask(img),
     ]);
     timings.proposals = performance.now() - t0;
-
-    const t1 = performance.now();
-    const regions = await this.#faceRegions(img, faces);
-    if (regions.length === 0) {
-      const crop = await this.#alignedCropRegion(img);
-      if (crop) regions.push(crop);
-    }
-    timings.faces = performance.now() - t1;
+    const { faces } = faceResult;
+    const regions = [...faceResult.regions];
 
     const t2 = performance.now();
     const objects: { box: Box; crop: RgbImage; source: ProposalSource; score: number; classId: number }[] = [];
@@ -217,12 +220,12 @@ export class Recognizer {
       addedAt: now,
     });
     if (kind === 'person') {
-      const faces = await this.#faces(img);
+      const { regions, faces } = await this.#faceRegionsOf(img);
       const views: ConceptView[] = [];
       const largest = [...faces].sort((a, b) => boxArea(b.box) - boxArea(a.box))[0];
       if (largest) {
-        const [region] = await this.#faceRegions(img, [largest]);
-        views.push(view('face', region!.vector, 'face'));
+        const region = regions[faces.indexOf(largest)]!;
+        views.push(view('face', region.vector, 'face'));
         if (this.#models.bodyEmbedder) {
           const persons = await this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: false, limit: 20 });
           const body = persons.find((p) => p.classId === PERSON_CLASS && containsCentre(p.box, largest.box) && boxArea(p.box) > 4 * boxArea(largest.box));
@@ -233,8 +236,7 @@ export class Recognizer {
         }
         return views;
       }
-      const crop = await this.#alignedCropRegion(img);
-      return crop ? [view('face', crop.vector, 'face')] : [];
+      return regions.map((r) => view('face', r.vector, 'face'));
     }
 
     const [mask, dets] = await Promise.all([
@@ -352,6 +354,16 @@ function confidence(c: Candidate): number {
 
 function clamp01(x: number): number {
   return Math.min(1, Math.max(0, x));
+}
+
+/** ArcFace-style aligned crops are small squares (112×112 by convention). */
+function isAlignedCrop(img: RgbImage): boolean {
+  return Math.max(img.width, img.height) <= 160 && isSmallSquare(img);
+}
+
+function isSmallSquare(img: RgbImage): boolean {
+  const aspect = img.width / img.height;
+  return Math.max(img.width, img.height) <= 400 && aspect >= 0.8 && aspect <= 1.25;
 }
 
 function round4(x: number): number {

@@ -1,1 +1,2 @@
-export {};
+export * from './core.ts';
+export * from './eval.ts';

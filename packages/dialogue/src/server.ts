@@ -1,0 +1,404 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { z } from 'zod';
+import {
+  CLOSE_CODES,
+  FamiliarError,
+  PROTOCOL_VERSION,
+  toFamiliarError,
+  type ClientCommand,
+  type ClientRole,
+  type CommandType,
+  type ErrorCode,
+  type SceneEvent,
+  type ServerMessage,
+  type StatusResult,
+} from '@familiar/contracts';
+import { LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
+import { DEFAULT_IMAGE_LIMITS, assertLabelFont, decodeImage, type ImageLimits } from '@familiar/image';
+import { Asker } from './ask.ts';
+import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
+import type { DialogueBackend } from './backend.ts';
+import { createLvlmClient, type ChatModel } from './lvlm.ts';
+import { AuthSchema, commandSchemas } from './schema.ts';
+import { toWireConcept, toWireSceneEvent } from './wire.ts';
+
+/** A structured log line; the server never writes to the console itself. */
+export interface DialogueLogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface DialogueServerOptions {
+  backend: DialogueBackend;
+  /** The `server` config section (defaults filled in for missing fields). */
+  server?: z.input<typeof ServerConfig>;
+  /** The `lvlm` config section (defaults filled in for missing fields). */
+  lvlm?: z.input<typeof LvlmConfig>;
+  /** Overrides the client built from `lvlm` (null = grounded responder only). */
+  chatModel?: ChatModel | null;
+  /** Byte/pixel limits for uploaded images (the `limits` config section). */
+  imageLimits?: ImageLimits;
+  /** Handles plain HTTP requests on the same port (the web console); default: 404 / 426. */
+  httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
+  log?: (entry: DialogueLogEntry) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DialogueServer {
+  host: string;
+  port: number;
+  /** ws://host:port/path */
+  url: string;
+  /** Connections currently open (authenticated or not). */
+  connectionCount(): number;
+  /** Closes every connection (1001, asks cancelled) and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Uploaded images are decoded no larger than this: recognition and the LVLM work on far fewer pixels, and a
+ * 50-megapixel upload would otherwise hold 150 MB of RGB per ask.
+ */
+const ASK_IMAGE_MAX_SIDE = 2048;
+
+const CONTROL_ONLY: ReadonlySet<CommandType> = new Set(['concepts/enrol', 'concepts/update', 'concepts/forget']);
+
+function describeZodError(err: z.ZodError): string {
+  const issue = err.issues[0];
+  if (issue?.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue?.code === 'invalid_union' && issue.path.join('.') === 'type') return `unknown command type; expected one of ${(issue as { options?: unknown[] }).options?.join(', ')}`;
+  return formatZodError(err, 'invalid message').replace(/^invalid message: /, '');
+}
+
+/** Per-connection state. */
+class Connection {
+  principal: Principal | null = null;
+  lastId = 0;
+  alive = true;
+  closed = false;
+  readonly asks = new Map<number, AbortController>();
+  /** subscription id → camera filter (undefined = all cameras). */
+  readonly subscriptions = new Map<number, string | undefined>();
+  readonly bucket: TokenBucket;
+  authTimer: NodeJS.Timeout | undefined;
+
+  private readonly maxBuffered: number;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly address: string,
+    cfg: ServerConfig,
+    private readonly onDrop: (conn: Connection, reason: string) => void,
+  ) {
+    this.bucket = new TokenBucket(cfg.commandsPerSecond, cfg.commandBurst);
+    this.maxBuffered = cfg.maxBufferedBytes;
+  }
+
+  get role(): ClientRole | null {
+    return this.principal?.role ?? null;
+  }
+
+  send(msg: ServerMessage): void {
+    this.sendRaw(JSON.stringify(msg));
+  }
+
+  sendRaw(text: string): void {
+    if (this.closed) return;
+    this.ws.send(text);
+    // ws queues what the socket cannot take; past the bound this client is too slow and is dropped rather
+    // than let its queue grow without limit (and never slows the pipeline or other clients).
+    if (this.ws.bufferedAmount > this.maxBuffered) this.close(CLOSE_CODES.CLIENT_TOO_SLOW, 'CLIENT_TOO_SLOW', true);
+  }
+
+  error(id: number | null, code: ErrorCode, message: string): void {
+    this.send({ id, type: 'result', success: false, error: { code, message } });
+  }
+
+  /** Closes with a code; `hard` terminates soon even if the close handshake cannot complete. */
+  close(code: number, reason: string, hard = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onDrop(this, reason);
+    this.ws.close(code, reason);
+    setTimeout(() => this.ws.terminate(), hard ? 200 : 2000).unref();
+  }
+}
+
+/**
+ * Starts the WebSocket dialogue service (Home Assistant conventions, see packages/dialogue/PROTOCOL.md) on an
+ * HTTP server that other handlers can share. Binds 127.0.0.1 unless configured otherwise.
+ */
+export async function startDialogueServer(options: DialogueServerOptions): Promise<DialogueServer> {
+  const parsedServer = ServerConfig.safeParse(options.server ?? {});
+  if (!parsedServer.success) throw new FamiliarError('CONFIG_INVALID', formatZodError(parsedServer.error, 'server'));
+  const parsedLvlm = LvlmConfig.safeParse(options.lvlm ?? {});
+  if (!parsedLvlm.success) throw new FamiliarError('CONFIG_INVALID', formatZodError(parsedLvlm.error, 'lvlm'));
+  const cfg = parsedServer.data;
+  const lvlmCfg = parsedLvlm.data;
+  const log = options.log ?? (() => {});
+  const backend = options.backend;
+  const imageLimits = options.imageLimits ?? DEFAULT_IMAGE_LIMITS;
+  const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
+  if (chatModel && lvlmCfg.labels) assertLabelFont(lvlmCfg.labelFont);
+
+  const asker = new Asker({
+    backend,
+    lvlm: chatModel,
+    overlay: { labels: lvlmCfg.labels, fontFile: lvlmCfg.labelFont, maxSide: lvlmCfg.imageMaxSide, jpegQuality: lvlmCfg.jpegQuality },
+    captionFirst: lvlmCfg.captionFirst,
+  });
+  const schemas = commandSchemas({
+    maxQuestionChars: cfg.maxQuestionChars,
+    maxImagesPerMessage: cfg.maxImagesPerMessage,
+    // Only the message bound here: an image over the byte limit gets the more telling IMAGE_TOO_LARGE later.
+    maxImageBase64Chars: cfg.maxMessageBytes,
+  });
+  const verifier = new TokenVerifier(cfg.tokens);
+  const authLimiter = new AuthFailureLimiter(cfg.maxAuthFailures, cfg.authFailureWindowMs);
+  const connections = new Set<Connection>();
+  const startedAt = Date.now();
+  let asksInFlight = 0;
+
+  const dropConnection = (conn: Connection, reason: string) => {
+    connections.delete(conn);
+    clearTimeout(conn.authTimer);
+    for (const ac of conn.asks.values()) ac.abort();
+    conn.subscriptions.clear();
+    if (reason !== 'closed') log({ level: 'info', msg: 'connection dropped', reason, address: conn.address, client: conn.principal?.name });
+  };
+
+  // One backend subscription fans out to every subscribed connection; each event is serialised once.
+  const unsubscribeBackend = backend.subscribe((event: SceneEvent) => {
+    let json: string | undefined;
+    for (const conn of connections) {
+      for (const [id, camera] of conn.subscriptions) {
+        if (camera !== undefined && camera !== event.cameraId) continue;
+        json ??= JSON.stringify(toWireSceneEvent(event));
+        conn.sendRaw(`{"id":${id},"type":"event","event":${json}}`);
+      }
+    }
+  });
+
+  const handleAuth = (conn: Connection, msg: unknown) => {
+    const refuse = (message: string) => {
+      conn.send({ type: 'auth_invalid', message });
+      conn.close(CLOSE_CODES.AUTH_INVALID, 'AUTH_INVALID');
+    };
+    const wait = authLimiter.blockedFor(conn.address);
+    if (wait > 0) return refuse(`too many failed attempts from this address; try again in ${Math.ceil(wait / 1000)} s`);
+    const parsed = AuthSchema.safeParse(msg);
+    if (!parsed.success) {
+      authLimiter.recordFailure(conn.address);
+      return refuse('expected {"type":"auth","access_token":"…"} as the first message');
+    }
+    const principal = verifier.verify(parsed.data.access_token);
+    if (!principal) {
+      authLimiter.recordFailure(conn.address);
+      log({ level: 'warn', msg: 'authentication failed', address: conn.address });
+      return refuse('invalid access token');
+    }
+    authLimiter.recordSuccess(conn.address);
+    clearTimeout(conn.authTimer);
+    conn.principal = principal;
+    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION });
+  };
+
+  const run = async (conn: Connection, cmd: ClientCommand): Promise<unknown> => {
+    switch (cmd.type) {
+      case 'ping':
+        conn.send({ id: cmd.id, type: 'pong' });
+        return undefined;
+      case 'status': {
+        const result: StatusResult = {
+          protocol: PROTOCOL_VERSION,
+          uptime_s: Math.round((Date.now() - startedAt) / 1000),
+          clients: connections.size,
+          asks_in_flight: asksInFlight,
+          lvlm: { configured: chatModel !== null, model: chatModel?.model ?? null },
+          backend: backend.status(),
+        };
+        return result;
+      }
+      case 'concepts/list':
+        return { concepts: backend.listConcepts().map(toWireConcept) };
+      case 'concepts/enrol': {
+        const common = { name: cmd.name.trim(), kind: cmd.kind, context: cmd.context ?? '' };
+        if (cmd.photos) {
+          const photos: Uint8Array[] = [];
+          for (const p of cmd.photos) {
+            const bytes = decodeBase64(p, imageLimits);
+            // Validate before the backend sees it: size, pixel count (decompression bombs), decodability.
+            await decodeImage(bytes, { limits: imageLimits, maxSide: 64 });
+            photos.push(bytes);
+          }
+          return { concept: toWireConcept(await backend.enrol({ ...common, photos })) };
+        }
+        return { concept: toWireConcept(await backend.enrol({ ...common, cameraId: cmd.camera_id!, box: cmd.box })) };
+      }
+      case 'concepts/update':
+        return { concept: toWireConcept(await backend.updateConcept(cmd.concept_id, { name: cmd.name?.trim(), context: cmd.context })) };
+      case 'concepts/forget':
+        await backend.forget(cmd.concept_id);
+        return { concept_id: cmd.concept_id };
+      case 'ask': {
+        if (conn.asks.size >= cfg.maxConcurrentAsksPerClient) throw new FamiliarError('RATE_LIMITED', `at most ${cfg.maxConcurrentAsksPerClient} asks in flight per connection`);
+        if (asksInFlight >= cfg.maxConcurrentAsks) throw new FamiliarError('RATE_LIMITED', 'the server is answering too many questions; try again shortly');
+        const ac = new AbortController();
+        conn.asks.set(cmd.id, ac);
+        asksInFlight++;
+        try {
+          const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, imageLimits), { limits: imageLimits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
+          return await asker.ask(
+            { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? conn.principal?.member, mode: cmd.mode },
+            { signal: ac.signal, onDelta: (text) => conn.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } }) },
+          );
+        } finally {
+          asksInFlight--;
+          conn.asks.delete(cmd.id);
+        }
+      }
+      case 'ask/cancel': {
+        const ac = conn.asks.get(cmd.ask_id);
+        ac?.abort();
+        return { cancelled: ac !== undefined };
+      }
+      case 'scene/subscribe':
+        if (conn.subscriptions.size >= cfg.maxSubscriptionsPerClient) throw new FamiliarError('RATE_LIMITED', `at most ${cfg.maxSubscriptionsPerClient} subscriptions per connection`);
+        conn.subscriptions.set(cmd.id, cmd.camera_id);
+        return { subscription: cmd.id };
+      case 'unsubscribe':
+        if (!conn.subscriptions.delete(cmd.subscription)) throw new FamiliarError('NOT_FOUND', `no subscription ${cmd.subscription}`);
+        return { unsubscribed: true };
+    }
+  };
+
+  const handleCommand = (conn: Connection, msg: unknown) => {
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return conn.error(null, 'MESSAGE_INVALID', 'a command must be a JSON object');
+    const raw = msg as Record<string, unknown>;
+    const id = raw.id;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return conn.error(null, 'MESSAGE_INVALID', 'every command needs an integer "id" of at least 1');
+    if (id <= conn.lastId) return conn.error(id, 'MESSAGE_INVALID', `ids must increase; the last one was ${conn.lastId}`);
+    conn.lastId = id;
+    if (!conn.bucket.take()) return conn.error(id, 'RATE_LIMITED', `more than ${cfg.commandsPerSecond} commands per second`);
+    if (Array.isArray(raw.photos) && raw.photos.length > cfg.maxImagesPerMessage) {
+      return conn.error(id, 'MESSAGE_TOO_LARGE', `${raw.photos.length} images in one message; the limit is ${cfg.maxImagesPerMessage}`);
+    }
+    const parsed = schemas.Command.safeParse(msg);
+    if (!parsed.success) return conn.error(id, 'MESSAGE_INVALID', describeZodError(parsed.error));
+    const cmd = parsed.data as ClientCommand;
+    if (CONTROL_ONLY.has(cmd.type) && conn.role !== 'control') return conn.error(id, 'FORBIDDEN', `${cmd.type} needs the control role`);
+    run(conn, cmd).then(
+      (result) => {
+        if (result !== undefined) conn.send({ id, type: 'result', success: true, result });
+      },
+      (err: unknown) => {
+        const e = toFamiliarError(err);
+        if (e.code === 'INTERNAL') log({ level: 'error', msg: 'command failed', type: cmd.type, error: e.message, stack: (err as Error)?.stack });
+        conn.error(id, e.code, e.code === 'INTERNAL' ? 'internal error' : e.message);
+      },
+    );
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: cfg.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+
+  const onConnection = (ws: WebSocket, req: IncomingMessage) => {
+    const conn = new Connection(ws, req.socket.remoteAddress ?? 'unknown', cfg, dropConnection);
+    connections.add(conn);
+    conn.authTimer = setTimeout(() => {
+      conn.send({ type: 'auth_invalid', message: `not authenticated within ${cfg.authTimeoutMs} ms` });
+      conn.close(CLOSE_CODES.AUTH_TIMEOUT, 'AUTH_TIMEOUT');
+    }, cfg.authTimeoutMs);
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (conn.closed) return;
+      if (isBinary) return conn.principal ? conn.error(null, 'MESSAGE_INVALID', 'binary messages are not accepted') : handleAuth(conn, null);
+      let msg: unknown;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        return conn.principal ? conn.error(null, 'MESSAGE_INVALID', 'the message is not valid JSON') : handleAuth(conn, null);
+      }
+      if (conn.principal) handleCommand(conn, msg);
+      else handleAuth(conn, msg);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the socket itself after a protocol error (1009 for an oversized message).
+      log({ level: 'info', msg: 'websocket error', code: err.code, error: err.message, address: conn.address });
+    });
+    ws.on('close', () => {
+      if (!conn.closed) {
+        conn.closed = true;
+        dropConnection(conn, 'closed');
+      }
+    });
+    conn.send({ type: 'auth_required', protocol: PROTOCOL_VERSION });
+  };
+
+  const http: Server = createServer((req, res) => {
+    if (options.httpHandler) return options.httpHandler(req, res);
+    const path = (req.url ?? '/').split('?')[0];
+    res.writeHead(path === cfg.path ? 426 : 404, { 'content-type': 'text/plain' }).end(path === cfg.path ? 'WebSocket upgrade required\n' : 'not found\n');
+  });
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const reject = (status: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    socket.on('error', () => socket.destroy());
+    if ((req.url ?? '/').split('?')[0] !== cfg.path) return reject('404 Not Found');
+    if (connections.size >= cfg.maxClients) return reject('503 Service Unavailable');
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const conn of connections) {
+      if (!conn.alive) {
+        conn.close(CLOSE_CODES.HEARTBEAT_TIMEOUT, 'HEARTBEAT_TIMEOUT', true);
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }, cfg.heartbeatMs);
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (err) => reject(new FamiliarError('INPUT_INVALID', `cannot listen on ${cfg.host}:${cfg.port}: ${err.message}`, { cause: err })));
+    http.listen(cfg.port, cfg.host, () => resolve());
+  });
+  const address = http.address() as AddressInfo;
+  log({ level: 'info', msg: 'dialogue server listening', host: address.address, port: address.port, path: cfg.path });
+
+  return {
+    host: address.address,
+    port: address.port,
+    url: `ws://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}${cfg.path}`,
+    connectionCount: () => connections.size,
+    async close() {
+      clearInterval(heartbeat);
+      unsubscribeBackend();
+      const closing = [...connections].map((conn) => {
+        const done = new Promise<void>((resolve) => conn.ws.once('close', () => resolve()));
+        conn.close(1001, 'server shutting down', true);
+        return done;
+      });
+      await Promise.all(closing);
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    },
+  };
+}
+
+/** Base64 → bytes, refusing what cannot be an image under the byte limit before allocating it. */
+function decodeBase64(text: string, limits: ImageLimits): Uint8Array {
+  const bytes = Math.floor((text.length * 3) / 4);
+  if (bytes > limits.maxImageBytes) throw new FamiliarError('IMAGE_TOO_LARGE', `image is about ${bytes} bytes; the limit is ${limits.maxImageBytes}`);
+  const buf = Buffer.from(text, 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}

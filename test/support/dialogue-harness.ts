@@ -1,0 +1,43 @@
+/** Starts a dialogue server on a loopback port over the static test backend. */
+import { startDialogueServer, type ChatModel, type DialogueServer, type DialogueServerOptions } from '@familiar/dialogue';
+import type { ImageLimits } from '@familiar/image';
+import { StaticBackend } from './static-backend.ts';
+
+export const CONTROL_TOKEN = 'control-token-0123456789';
+export const VIEWER_TOKEN = 'viewer-token-0123456789';
+
+export interface Harness {
+  server: DialogueServer;
+  backend: StaticBackend;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  server?: DialogueServerOptions['server'];
+  lvlm?: DialogueServerOptions['lvlm'];
+  chatModel?: ChatModel | null;
+  imageLimits?: ImageLimits;
+  backend?: StaticBackend;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const backend = options.backend ?? (await StaticBackend.create());
+  const server = await startDialogueServer({
+    backend,
+    server: {
+      port: 0,
+      tokens: [
+        { name: 'console', role: 'control', token: CONTROL_TOKEN },
+        { name: 'phone', role: 'viewer', token: VIEWER_TOKEN, member: 'Tom' },
+      ],
+      ...options.server,
+    },
+    ...(options.lvlm ? { lvlm: options.lvlm } : {}),
+    ...(options.chatModel !== undefined ? { chatModel: options.chatModel } : {}),
+    ...(options.imageLimits ? { imageLimits: options.imageLimits } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
+  return { server, backend, url: server.url, close: () => server.close() };
+}
