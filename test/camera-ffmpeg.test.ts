@@ -33,7 +33,9 @@ describe.skipIf(!HAVE_FFMPEG)('ffmpeg frame source (real ffmpeg)', () => {
     const rec = new SourceRecorder(source);
     source.start();
     await rec.until(() => rec.frames.length >= 8, 5000, '8 frames');
+    const pid = (source as MjpegProcessSource).pid!;
     await source.stop();
+    expect(alive(pid)).toBe(false);
     expect(rec.states()[0]).toBe('starting');
     expect(rec.states()).toContain('streaming');
     expect(rec.states().at(-1)).toBe('stopped');

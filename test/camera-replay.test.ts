@@ -71,6 +71,20 @@ describe('replay frame source', () => {
     expect(path.basename(warnings[0]!.file)).toBe('2-broken.png');
   });
 
+  it('keeps playing when a frame listener throws', async () => {
+    const source = replay(DOG_DIR, 50, true);
+    const rec = new SourceRecorder(source);
+    let thrown = 0;
+    source.on('frame', () => {
+      thrown += 1;
+      throw new Error('consumer bug');
+    });
+    source.start();
+    await rec.until(() => rec.frames.length >= 4, 3000, '4 frames despite the throwing listener');
+    await source.stop();
+    expect(thrown).toBeGreaterThanOrEqual(4);
+  });
+
   it('fails clearly on a folder without images', async () => {
     const source = replay(tempDir('replay-empty'), 10, true);
     const rec = new SourceRecorder(source);

@@ -50,7 +50,7 @@ describe('ffmpeg command lines', () => {
   });
 
   it('refuses uris that would make ffmpeg read anything but a camera or a file', () => {
-    for (const uri of ['concat:/etc/passwd|x', 'pipe:0', 'lavfi:testsrc', '/dev/sda', '/dev/video0; rm -rf /', 'ftp://host/x', 'rtsp://']) {
+    for (const uri of ['concat:/etc/passwd|x', 'pipe:0', 'lavfi:testsrc', '/dev/sda', '/dev/video0; rm -rf /', 'ftp://host/x', 'rtsp://', 'clip\u0000.mp4']) {
       expect(codeOf(() => classifyFfmpegUri(uri, { baseDir: '/', loop: true })), uri).toBe('CONFIG_INVALID');
     }
   });

@@ -60,6 +60,7 @@ export function classifyFfmpegUri(
   uri: string,
   opts: { baseDir: string; loop: boolean; v4l2Format?: 'mjpeg' | 'yuyv422'; width?: number; height?: number; captureFps?: number },
 ): FfmpegInput {
+  if (/[\u0000-\u001f\u007f]/.test(uri)) throw new FamiliarError('CONFIG_INVALID', 'camera uri contains control characters');
   if (uri.startsWith('/dev/')) {
     if (!isV4l2Device(uri)) throw new FamiliarError('CONFIG_INVALID', `"${uri}" is not a V4L2 device path (/dev/videoN or /dev/v4l/by-id/…)`);
     const input: V4l2Input = { type: 'v4l2', device: uri, format: opts.v4l2Format ?? 'mjpeg' };

@@ -95,9 +95,9 @@ export class MjpegProcessSource extends BaseFrameSource {
       return this.failSoon(err instanceof FamiliarError ? err : new FamiliarError('CAMERA_UNAVAILABLE', String(err), { cause: err }));
     }
     this.setState('starting');
-    this.#spawn(false);
     const period = Math.max(50, Math.min(250, this.#options.supervision.stallTimeoutMs / 4));
     this.#watchdog = setInterval(() => this.#checkStall(), period);
+    this.#spawn(false);
   }
 
   async stop(): Promise<void> {
@@ -113,7 +113,7 @@ export class MjpegProcessSource extends BaseFrameSource {
       await this.#exited;
       clearTimeout(forced);
     }
-    if (this.state !== 'failed') this.setState('stopped');
+    if (this.state !== 'failed' && this.state !== 'stopped') this.setState('stopped');
     this.#stopping = false;
   }
 
@@ -131,12 +131,19 @@ export class MjpegProcessSource extends BaseFrameSource {
       this.#scheduleRestart(err instanceof FamiliarError ? err : new FamiliarError('CAMERA_UNAVAILABLE', String(err), { cause: err }));
       return;
     }
-    const child = spawn(this.#command.tool, this.#command.args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Own process group: stop() and stall kills reach whatever the tool itself spawned.
-      detached: true,
-      env: this.#options.env ?? process.env,
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(this.#command.tool, this.#command.args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Own process group: stop() and stall kills reach whatever the tool itself spawned.
+        detached: true,
+        env: this.#options.env ?? process.env,
+      });
+    } catch (err) {
+      // Only arguments Node refuses outright get here (they would never work): give up for good.
+      this.#fail(new FamiliarError('CONFIG_INVALID', `camera ${this.id}: cannot start ${this.#command.tool}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
     this.#child = child;
     const splitter = this.#splitter;
     let settled = false;
@@ -174,9 +181,7 @@ export class MjpegProcessSource extends BaseFrameSource {
     if (this.#stopping) return;
     const tool = this.#command.tool;
     if (spawnError && (spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (this.#watchdog) clearInterval(this.#watchdog);
-      this.#watchdog = null;
-      this.setState('failed', { error: new FamiliarError('TOOL_MISSING', `${tool} could not be started: ${spawnError.message}`, { cause: spawnError }) });
+      this.#fail(new FamiliarError('TOOL_MISSING', `${tool} could not be started: ${spawnError.message}`, { cause: spawnError }));
       return;
     }
     if (code === 0 && this.#options.endOnCleanExit && !this.#killReason) {
@@ -193,6 +198,12 @@ export class MjpegProcessSource extends BaseFrameSource {
         details: { exitCode: code, signal, stderr: redactUrl(this.#stderrTail) },
       });
     this.#scheduleRestart(error);
+  }
+
+  #fail(error: FamiliarError): void {
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+    this.setState('failed', { error });
   }
 
   #scheduleRestart(error: FamiliarError): void {

@@ -7,3 +7,4 @@ export * from './sections/device.ts';
 export * from './sections/camera.ts';
 export * from './sections/server.ts';
 export * from './sections/memory.ts';
+export * from './sections/pipeline.ts';

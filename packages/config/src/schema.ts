@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { CamerasConfig } from './sections/camera.ts';
+import { CamerasConfig, TrackingConfig } from './sections/camera.ts';
 import { DeviceConfig } from './sections/device.ts';
 import { MemoryConfig } from './sections/memory.ts';
 import { InferenceConfig, ModelsConfig } from './sections/models.ts';
 import { RecognitionConfig } from './sections/recognition.ts';
+import { PipelineConfig } from './sections/pipeline.ts';
 import { LvlmConfig, ServerConfig } from './sections/server.ts';
 import { LimitsConfig, StoreConfig } from './sections/store.ts';
 
@@ -21,6 +22,8 @@ export const FamiliarConfigSchema = z
     limits: LimitsConfig.default(LimitsConfig.parse({})),
     memory: MemoryConfig.default(MemoryConfig.parse({})),
     cameras: CamerasConfig,
+    tracking: TrackingConfig.default(TrackingConfig.parse({})),
+    pipeline: PipelineConfig.default(PipelineConfig.parse({})),
     server: ServerConfig.default(ServerConfig.parse({})),
     lvlm: LvlmConfig.default(LvlmConfig.parse({})),
   })

@@ -1,2 +1,3 @@
 export * from './regions.ts';
 export * from './recognizer.ts';
+export * from './tracker.ts';

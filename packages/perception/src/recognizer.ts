@@ -30,6 +30,22 @@ export interface Region {
   classId: number;
 }
 
+/** A face no enrolled person matched: for tracking unknown visitors. */
+export interface UnknownFace {
+  box: Box;
+  /** Face embedding (unit length). */
+  vector: Float32Array;
+}
+
+export interface AnalyseOptions {
+  /** Cut objects out with the salient mask (default: when the model is loaded). Live frames skip it for speed. */
+  salient?: boolean;
+}
+
+export interface DetailedRecognition extends Recognition {
+  unknownFaces: UnknownFace[];
+}
+
 /** A stored view found by a similarity search. */
 export interface ViewHit {
   conceptId: string;
@@ -157,7 +173,7 @@ export class Recognizer {
    * Everything recognisable in an image, embedded: faces, the salient object, detector proposals (class-agnostic,
    * cut out with the salient mask where it covers them) and bodies of people whose face is not visible.
    */
-  async analyse(img: RgbImage, timings: StageTimings = {}): Promise<Region[]> {
+  async analyse(img: RgbImage, timings: StageTimings = {}, options: AnalyseOptions = {}): Promise<Region[]> {
     const t0 = performance.now();
     const [dets, faceResult, mask] = await Promise.all([
       this.#models.detector.detect(img, {
@@ -167,7 +183,7 @@ export class Recognizer {
         limit: this.#cfg.maxProposals,
       }),
       this.#faceRegionsOf(img),
-      this.#mask(img),
+      options.salient === false ? Promise.resolve(null) : this.#mask(img),
     ]);
     timings.proposals = performance.now() - t0;
     const { faces } = faceResult;
@@ -335,13 +351,17 @@ export class Recognizer {
   }
 
   /** Recognises one decoded image. Boxes are in the image's own pixels. */
-  async recognise(img: RgbImage): Promise<Recognition> {
+  async recognise(img: RgbImage, options: AnalyseOptions = {}): Promise<DetailedRecognition> {
     const timings: StageTimings = {};
-    const regions = await this.analyse(img, timings);
+    const regions = await this.analyse(img, timings, options);
     const t = performance.now();
     const matches = await this.match(regions);
     timings.matching = performance.now() - t;
-    return { width: img.width, height: img.height, matches, proposals: regions.length, timings };
+    const matchedFaces = matches.filter((m) => m.space === 'face');
+    const unknownFaces = regions
+      .filter((r) => r.space === 'face' && !matchedFaces.some((m) => iou(m.box, r.box) > 0.5))
+      .map((r) => ({ box: r.box, vector: r.vector }));
+    return { width: img.width, height: img.height, matches, proposals: regions.length, timings, unknownFaces };
   }
 }
 

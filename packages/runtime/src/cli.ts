@@ -120,8 +120,8 @@ async function main(argv: string[]): Promise<number> {
       await withCore(values, async (core) => {
         const rec = await core.recognise({ file });
         if (values.overlay) await writeOverlay(values.overlay, rec);
-        const { image: _image, scale: _scale, ...report } = rec;
-        if (values.json) print(JSON.stringify({ image: file, ...report }));
+        const { image: _image, scale: _scale, unknownFaces, ...report } = rec;
+        if (values.json) print(JSON.stringify({ image: file, ...report, unknownFaces: unknownFaces.map((f) => f.box) }));
         else if (rec.matches.length === 0) print(`${file}: no enrolled concept recognised`);
         else
           for (const m of rec.matches)

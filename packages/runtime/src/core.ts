@@ -9,13 +9,12 @@ import {
   type ConceptSummary,
   type ConceptView,
   type EmbeddingSpace,
-  type Recognition,
   type RgbImage,
 } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
 import { decodeImage, readImageFile, type DecodedImage } from '@familiar/image';
 import { ConceptStore } from '@familiar/memory';
-import { assertViews, Recognizer } from '@familiar/perception';
+import { assertViews, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
 
 /** One enrolment photo: encoded bytes or a file path, with a label for messages. */
@@ -40,7 +39,7 @@ export interface EnrolResult {
 }
 
 /** A recognition with boxes scaled back to the original image's pixels. */
-export interface ImageRecognition extends Recognition {
+export interface ImageRecognition extends DetailedRecognition {
   /** The analysed (possibly shrunk) image, e.g. for overlays. */
   image: RgbImage;
   /** original pixels = analysed pixels × scale */
@@ -186,17 +185,18 @@ export class FamiliarCore {
   }
 
   /** Recognises an encoded image or image file. */
-  async recognise(photo: PhotoInput): Promise<ImageRecognition> {
+  async recognise(photo: PhotoInput, options: AnalyseOptions = {}): Promise<ImageRecognition> {
     const t0 = performance.now();
     const decoded = await this.decode(photo);
     const decodeMs = performance.now() - t0;
-    const rec = await this.recognizer.recognise(decoded.image);
+    const rec = await this.recognizer.recognise(decoded.image, options);
     const s = decoded.scale;
     return {
       ...rec,
       width: decoded.originalWidth,
       height: decoded.originalHeight,
       matches: rec.matches.map((m) => ({ ...m, box: scaleBox(m.box, s) })),
+      unknownFaces: rec.unknownFaces.map((f) => ({ ...f, box: scaleBox(f.box, s) })),
       timings: { decode: decodeMs, ...rec.timings },
       image: decoded.image,
       scale: s,

@@ -1,0 +1,122 @@
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { FamiliarError, type ConceptSummary, type ErrorCode } from '@familiar/contracts';
+import type { ResolvedConfig } from '@familiar/config';
+import type { Engine } from './engine.ts';
+
+/** The engine methods callable across the thread boundary. */
+export type EngineMethod = 'list' | 'enrol' | 'enrolFromImage' | 'update' | 'forget' | 'recogniseImage' | 'processFrame' | 'endCamera' | 'stats' | 'close';
+
+type Args<M extends EngineMethod> = Parameters<Engine[M]>;
+type Value<M extends EngineMethod> = Awaited<ReturnType<Engine[M]>>;
+
+export interface EngineRequest {
+  id: number;
+  method: EngineMethod;
+  args: unknown[];
+}
+
+export type EngineResponse =
+  | { type: 'ready'; concepts: ConceptSummary[] }
+  | { type: 'fatal'; error: { code: ErrorCode; message: string } }
+  | { type: 'result'; id: number; ok: true; value: unknown }
+  | { type: 'result'; id: number; ok: false; error: { code: ErrorCode; message: string } };
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: FamiliarError) => void;
+}
+
+const WORKER_URL = new URL('./engine-worker.mjs', import.meta.url);
+const MAX_PENDING = 256;
+
+/**
+ * The engine in a worker thread, so model runs and matching never block the event loop that serves clients.
+ * If the worker dies it is restarted (with back-off); calls in flight fail with INTERNAL.
+ */
+export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; crashed: [FamiliarError] }> {
+  readonly #config: ResolvedConfig;
+  #worker!: Worker;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #closing = false;
+  #restarts = 0;
+
+  private constructor(config: ResolvedConfig) {
+    super();
+    this.#config = config;
+  }
+
+  /** Starts the worker and waits until its models are loaded; returns the client and the enrolled concepts. */
+  static async start(config: ResolvedConfig): Promise<{ engine: EngineClient; concepts: ConceptSummary[] }> {
+    const client = new EngineClient(config);
+    const concepts = await client.#spawn();
+    return { engine: client, concepts };
+  }
+
+  #spawn(): Promise<ConceptSummary[]> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER_URL, { workerData: this.#config });
+      this.#worker = worker;
+      let ready = false;
+      worker.on('message', (msg: EngineResponse) => {
+        if (msg.type === 'ready') {
+          ready = true;
+          resolve(msg.concepts);
+        } else if (msg.type === 'fatal') {
+          reject(new FamiliarError(msg.error.code, msg.error.message));
+        } else {
+          const p = this.#pending.get(msg.id);
+          if (!p) return;
+          this.#pending.delete(msg.id);
+          if (msg.ok) p.resolve(msg.value);
+          else p.reject(new FamiliarError(msg.error.code, msg.error.message));
+        }
+      });
+      worker.on('error', (err) => {
+        if (!ready) reject(new FamiliarError('INTERNAL', `engine worker failed to start: ${err.message}`, { cause: err }));
+      });
+      worker.on('exit', (code) => {
+        const failure = new FamiliarError('INTERNAL', `engine worker exited with code ${code}`);
+        for (const p of this.#pending.values()) p.reject(failure);
+        this.#pending.clear();
+        if (!ready) {
+          reject(failure);
+          return;
+        }
+        if (this.#closing) return;
+        this.emit('crashed', failure);
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.#restarts++, 6));
+        setTimeout(() => {
+          this.#spawn().then(
+            (concepts) => this.emit('restarted', concepts),
+            (err: FamiliarError) => this.emit('crashed', err),
+          );
+        }, delay).unref();
+      });
+    });
+  }
+
+  call<M extends EngineMethod>(method: M, ...args: Args<M>): Promise<Value<M>> {
+    if (this.#closing) return Promise.reject(new FamiliarError('CANCELLED', 'the engine is shutting down'));
+    if (this.#pending.size >= MAX_PENDING) return Promise.reject(new FamiliarError('RATE_LIMITED', 'the engine has too many requests waiting'));
+    const id = this.#nextId++;
+    return new Promise<Value<M>>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#worker.postMessage({ id, method, args } satisfies EngineRequest);
+    });
+  }
+
+  /** Requests waiting for the worker. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    const done = this.call('close').catch(() => undefined);
+    this.#closing = true;
+    await Promise.race([done, new Promise((r) => setTimeout(r, 5000).unref())]);
+    await this.#worker.terminate();
+  }
+}
