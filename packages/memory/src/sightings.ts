@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FamiliarError, type Box, type Sighting } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
-import { cleanTempFiles, corruptError, quarantineFile, sha256Hex, storeIoError, writeFileAtomic } from './atomic.ts';
+import { JsonlFile, type JsonlSpec } from './jsonl.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
 
 /** A concept (or unknown person) appearing: opens a visit. */
@@ -37,6 +36,19 @@ export interface RecentQuery {
   limit: number;
 }
 
+/** Visits overlapping a time window. */
+export interface DuringQuery {
+  /** Epoch ms; visits last seen before this are left out. */
+  from: number;
+  /** Epoch ms; visits first seen after this are left out. */
+  to: number;
+  cameraId?: string;
+  /** Only this concept's visits; null for unknown persons; absent for all. */
+  conceptId?: string | null;
+  /** At most this many (1..10000, default 100), earliest first. */
+  limit?: number;
+}
+
 export interface SightingsOptions {
   retentionDays?: number;
   maxRecords?: number;
@@ -45,6 +57,8 @@ export interface SightingsOptions {
   log?: MemoryLogger;
   /** Clock (tests). */
   now?: () => number;
+  /** Open without repairing or writing anything; every change is rejected with STORE_IO. */
+  readOnly?: boolean;
 }
 
 /** What {@link SightingsLog.open} found and repaired. */
@@ -61,9 +75,7 @@ export interface SightingsOpenReport {
   tempFilesRemoved: string[];
 }
 
-const FORMAT = 'familiar.sightings';
-const VERSION = 1;
-const HEADER = `${JSON.stringify({ format: FORMAT, version: VERSION })}\n`;
+const SPEC: JsonlSpec = { format: 'familiar.sightings', version: 1, key: 's' };
 const MAX_RECENT = 10_000;
 const MAX_TEXT = 200;
 /** The log is rewritten once it has this many more lines than twice the live records. */
@@ -91,6 +103,7 @@ interface Entry {
 export class SightingsLog {
   readonly file: string;
   readonly report: SightingsOpenReport;
+  readonly readOnly: boolean;
   readonly #retentionMs: number;
   readonly #maxRecords: number;
   readonly #flushMs: number;
@@ -101,9 +114,7 @@ export class SightingsLog {
   readonly #byConcept = new Map<string | null, Set<string>>();
   /** Records with changes not yet in the file: id → urgent (begin/end/re-identification). */
   readonly #dirty = new Map<string, boolean>();
-  #fh: FileHandle | undefined;
-  #bytes = 0;
-  #lines = 0;
+  #jsonl: JsonlFile | undefined;
   #io: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #maintenance: NodeJS.Timeout | undefined;
@@ -119,6 +130,7 @@ export class SightingsLog {
     this.#updateMs = options.updatePersistMs ?? CONFIG_DEFAULTS.sightingUpdatePersistMs;
     this.#log = options.log ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.readOnly = options.readOnly === true;
     this.report = { records: 0, droppedLines: 0, closedOnOpen: 0, expired: 0, tempFilesRemoved: [] };
     if (!(this.#maxRecords >= 1) || !(this.#flushMs > 0) || !(this.#updateMs > 0) || !(this.#retentionMs > 0)) {
       throw new FamiliarError('INPUT_INVALID', 'sightings options must be positive');
@@ -129,8 +141,10 @@ export class SightingsLog {
   static async open(file: string, options: SightingsOptions = {}): Promise<SightingsLog> {
     const log = new SightingsLog(path.resolve(file), options);
     await log.#load();
-    log.#maintenance = setInterval(() => log.#maintain(), MAINTENANCE_MS);
-    log.#maintenance.unref();
+    if (!log.readOnly) {
+      log.#maintenance = setInterval(() => log.#maintain(), MAINTENANCE_MS);
+      log.#maintenance.unref();
+    }
     return log;
   }
 
@@ -141,7 +155,7 @@ export class SightingsLog {
 
   /** Opens a visit; returns its record (with its new id). */
   begin(start: SightingStart): Sighting {
-    this.#assertOpen();
+    this.#assertWritable();
     if (typeof start !== 'object' || start === null) throw invalid('sighting start must be an object');
     const at = checkTime(start.at, 'at');
     const rec: Sighting = {
@@ -164,7 +178,7 @@ export class SightingsLog {
 
   /** Records that an ongoing visit was seen again. NOT_FOUND for an unknown id, INPUT_INVALID for a closed visit. */
   update(id: string, change: SightingChange): Sighting {
-    this.#assertOpen();
+    this.#assertWritable();
     const entry = this.#openEntry(id);
     this.#applyChange(entry, change);
     return copy(entry.rec);
@@ -172,7 +186,7 @@ export class SightingsLog {
 
   /** Closes a visit (optionally with a last change). */
   end(id: string, change?: SightingChange): Sighting {
-    this.#assertOpen();
+    this.#assertWritable();
     const entry = this.#openEntry(id);
     if (change !== undefined) this.#applyChange(entry, change);
     entry.rec.open = false;
@@ -214,11 +228,33 @@ export class SightingsLog {
   }
 
   /**
+   * Visits that overlap [from, to] (first seen at or before `to`, last seen at or after `from`), earliest
+   * first: who was in view around a moment ("what was going on when I mentioned Grandma?").
+   */
+  during(query: DuringQuery): Sighting[] {
+    if (typeof query !== 'object' || query === null) throw invalid('query must be an object');
+    const { from, to, conceptId, cameraId } = query;
+    const limit = query.limit ?? 100;
+    if (typeof from !== 'number' || typeof to !== 'number' || Number.isNaN(from) || Number.isNaN(to) || from > to) throw invalid('from and to must be numbers with from <= to');
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT) throw invalid(`limit must be an integer in 1..${MAX_RECENT}`);
+    const ids = conceptId === undefined ? this.#records.keys() : (this.#byConcept.get(conceptId) ?? []);
+    const out: Sighting[] = [];
+    for (const id of ids) {
+      const rec = this.#records.get(id)!.rec;
+      if (rec.firstSeen > to || rec.lastSeen < from) continue;
+      if (cameraId !== undefined && rec.cameraId !== cameraId) continue;
+      out.push(rec);
+    }
+    out.sort((a, b) => a.firstSeen - b.firstSeen);
+    return out.slice(0, limit).map(copy);
+  }
+
+  /**
    * Erases every visit of a concept: from memory at once, and from disk by rewriting the log atomically
    * before the promise resolves. Resolves with the number of visits erased.
    */
   async removeConcept(conceptId: string): Promise<number> {
-    this.#assertOpen();
+    this.#assertWritable();
     checkConceptId(conceptId);
     const ids = [...(this.#byConcept.get(conceptId) ?? [])];
     for (const id of ids) this.#delete(id);
@@ -232,7 +268,7 @@ export class SightingsLog {
 
   /** Deletes visits older than the retention period (and rewrites the log when any went). Resolves with the count. */
   async prune(): Promise<number> {
-    this.#assertOpen();
+    this.#assertWritable();
     const n = this.#expire();
     if (n > 0) {
       this.#needsCompaction = true;
@@ -243,6 +279,7 @@ export class SightingsLog {
 
   /** Writes and fsyncs every pending change now. */
   flush(): Promise<void> {
+    if (this.readOnly) return Promise.resolve();
     return this.#runIo(() => this.#persist(true));
   }
 
@@ -253,61 +290,34 @@ export class SightingsLog {
     clearTimeout(this.#timer);
     clearInterval(this.#maintenance);
     try {
-      await this.#runIo(() => this.#persist(true));
+      if (!this.readOnly) await this.#runIo(() => this.#persist(true));
     } finally {
       await this.#io.catch(() => undefined);
-      await this.#fh?.close().catch(() => undefined);
-      this.#fh = undefined;
+      await this.#jsonl?.close();
     }
   }
 
   // ---- persistence ----
 
   async #load(): Promise<void> {
-    const dir = path.dirname(this.file);
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-    } catch (cause) {
-      throw storeIoError('create', dir, cause);
-    }
-    this.report.tempFilesRemoved = await cleanTempFiles(dir, path.basename(this.file));
-    let text = '';
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw storeIoError('read', this.file, cause);
-    }
-    let rewrite = false;
-    const firstNewline = text.indexOf('\n');
-    if (firstNewline < 0) {
-      // Missing, empty, or torn while its header was being written: nothing to lose.
-      rewrite = true;
-    } else if (!this.#headerOk(text.slice(0, firstNewline))) {
-      this.report.quarantined = await quarantineFile(this.file, this.#now());
-      this.#log('warn', 'quarantined a sightings log with an unreadable header', { file: this.file, movedTo: this.report.quarantined });
-      rewrite = true;
-    } else {
-      const loadedAt = this.#now();
-      const lines = text.slice(firstNewline + 1).split('\n');
-      // The text after the last newline is a torn write (or '' when the file ends cleanly).
-      if (lines.pop() !== '') {
+    const { jsonl, loaded } = await JsonlFile.open(this.file, SPEC, { readOnly: this.readOnly, log: this.#log, now: this.#now });
+    this.#jsonl = jsonl;
+    this.report.tempFilesRemoved = loaded.tempFilesRemoved;
+    if (loaded.quarantined !== undefined) this.report.quarantined = loaded.quarantined;
+    this.report.droppedLines = loaded.droppedLines;
+    let rewrite = loaded.needsRewrite;
+    const loadedAt = this.#now();
+    for (const raw of loaded.records) {
+      const rec = decodeSighting(raw);
+      if (rec === undefined) {
         this.report.droppedLines++;
         rewrite = true;
+        continue;
       }
-      for (const line of lines) {
-        const rec = decodeLine(line);
-        if (rec === undefined) {
-          this.report.droppedLines++;
-          rewrite = true;
-          continue;
-        }
-        const prev = this.#records.get(rec.id);
-        if (prev !== undefined) this.#delete(rec.id);
-        this.#insert({ rec, persistedAt: loadedAt });
-      }
-      this.#lines = lines.length;
-      if (this.#lines > 2 * this.#records.size + COMPACT_SLACK) rewrite = true;
+      if (this.#records.has(rec.id)) this.#delete(rec.id);
+      this.#insert({ rec, persistedAt: loadedAt });
     }
+    if (jsonl.lines > 2 * this.#records.size + COMPACT_SLACK) rewrite = true;
     for (const { rec } of this.#records.values()) {
       if (rec.open) {
         rec.open = false;
@@ -318,35 +328,7 @@ export class SightingsLog {
     this.report.expired = this.#expire() + this.#enforceCap(undefined);
     if (this.report.expired > 0) rewrite = true;
     this.report.records = this.#records.size;
-    if (this.report.droppedLines > 0) this.#log('warn', 'dropped torn or corrupt sightings lines', { file: this.file, count: this.report.droppedLines });
-    if (rewrite) await this.#compact();
-    else {
-      this.#bytes = Buffer.byteLength(text);
-      await this.#openAppend();
-    }
-  }
-
-  #headerOk(line: string): boolean {
-    let header: unknown;
-    try {
-      header = JSON.parse(line);
-    } catch {
-      return false;
-    }
-    const h = header as { format?: unknown; version?: unknown };
-    if (typeof h !== 'object' || h === null || h.format !== FORMAT || !Number.isInteger(h.version)) return false;
-    if ((h.version as number) > VERSION) {
-      throw corruptError(this.file, 'version', `written by a newer Familiar (format version ${String(h.version)}; this build reads up to ${VERSION})`);
-    }
-    return true;
-  }
-
-  async #openAppend(): Promise<void> {
-    try {
-      this.#fh = await open(this.file, 'a', 0o600);
-    } catch (cause) {
-      throw storeIoError('open', this.file, cause);
-    }
+    if (rewrite && !this.readOnly) await this.#compact();
   }
 
   /** Appends the pending records (all, or only those due) and fsyncs. */
@@ -363,36 +345,30 @@ export class SightingsLog {
       else if (all || urgent || now - entry.persistedAt >= this.#updateMs) picked.push([id, urgent]);
     }
     if (picked.length === 0) return;
-    const text = picked.map(([id]) => encodeLine(this.#records.get(id)!.rec)).join('');
+    const records = picked.map(([id]) => this.#records.get(id)!.rec);
     for (const [id] of picked) this.#dirty.delete(id);
     try {
-      if (this.#fh === undefined) await this.#openAppend();
-      await this.#fh!.appendFile(text);
-      await this.#fh!.sync();
-    } catch (cause) {
-      // Cut off a partial append so the next one starts on a clean line; keep the records pending.
-      await this.#fh?.truncate(this.#bytes).catch(() => undefined);
+      await this.#jsonl!.append(records);
+    } catch (err) {
+      // Keep the records pending; the next attempt writes them again.
       for (const [id, urgent] of picked) if (this.#records.has(id)) this.#dirty.set(id, urgent || (this.#dirty.get(id) ?? false));
-      throw storeIoError('append to', this.file, cause);
+      throw err;
     }
-    this.#bytes += Buffer.byteLength(text);
-    this.#lines += picked.length;
     for (const [id] of picked) {
       const entry = this.#records.get(id);
       if (entry !== undefined) entry.persistedAt = now;
     }
-    if (this.#lines > 2 * this.#records.size + COMPACT_SLACK) await this.#compact();
+    if (this.#jsonl!.lines > 2 * this.#records.size + COMPACT_SLACK) await this.#compact();
   }
 
   /** Rewrites the log atomically with one line per record. */
   async #compact(): Promise<void> {
     const now = this.#now();
     const entries = [...this.#records.values()];
-    const text = HEADER + entries.map((e) => encodeLine(e.rec)).join('');
     const wasDirty = new Map(this.#dirty);
     this.#dirty.clear();
     try {
-      await writeFileAtomic(this.file, text);
+      await this.#jsonl!.rewrite(entries.map((e) => e.rec));
     } catch (err) {
       for (const [id, urgent] of wasDirty) if (this.#records.has(id) && !this.#dirty.has(id)) this.#dirty.set(id, urgent);
       this.#needsCompaction = true;
@@ -400,12 +376,6 @@ export class SightingsLog {
     }
     this.#needsCompaction = false;
     for (const e of entries) e.persistedAt = now;
-    this.#bytes = Buffer.byteLength(text);
-    this.#lines = entries.length;
-    // The old handle points at the replaced file.
-    await this.#fh?.close().catch(() => undefined);
-    this.#fh = undefined;
-    await this.#openAppend();
   }
 
   /** Runs file work one step at a time, in order. */
@@ -534,8 +504,9 @@ export class SightingsLog {
     return n;
   }
 
-  #assertOpen(): void {
+  #assertWritable(): void {
     if (this.#closed) throw new FamiliarError('STORE_IO', `the sightings log ${this.file} is closed`);
+    if (this.readOnly) throw new FamiliarError('STORE_IO', `the sightings log ${this.file} is opened read-only`);
   }
 }
 
@@ -575,24 +546,12 @@ function checkConfidence(c: unknown): number {
   return c;
 }
 
-function lineHash(json: string): string {
-  return sha256Hex(json).slice(0, 16);
-}
-
-/** One record as a checksummed JSON line: `{"h":<16 hex of sha256(record json)>,"s":<record>}`. */
-function encodeLine(rec: Sighting): string {
-  const json = JSON.stringify(rec);
-  return `{"h":"${lineHash(json)}","s":${json}}\n`;
-}
-
-/** The record of a line, or undefined when it is torn, fails its checksum or is malformed. */
-function decodeLine(line: string): Sighting | undefined {
+/** A verified line's record as a sighting, or undefined when its shape is wrong. */
+function decodeSighting(raw: unknown): Sighting | undefined {
   try {
-    const doc = JSON.parse(line) as { h?: unknown; s?: unknown };
-    if (typeof doc !== 'object' || doc === null || typeof doc.h !== 'string') return undefined;
-    if (lineHash(JSON.stringify(doc.s)) !== doc.h) return undefined;
-    const s = doc.s as Sighting;
-    const rec: Sighting = {
+    const s = raw as Sighting;
+    if (typeof s !== 'object' || s === null) return undefined;
+    return {
       id: checkText(s.id, 'id', false),
       conceptId: checkConceptId(s.conceptId),
       trackId: checkText(s.trackId, 'trackId', false),
@@ -604,7 +563,6 @@ function decodeLine(line: string): Sighting | undefined {
       confidence: checkConfidence(s.confidence),
       open: s.open === true,
     };
-    return rec;
   } catch {
     return undefined;
   }

@@ -7,6 +7,7 @@ import { renderOverlay } from '@familiar/image';
 import { openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
+import { Runtime, type RuntimeLog } from './live/runtime.ts';
 
 const USAGE = `familiar — knows its household
 
@@ -18,7 +19,7 @@ Usage:
   familiar forget NAME|ID
   familiar eval --dataset DIR [--json]
   familiar models verify
-  familiar start [--profile NAME]
+  familiar start [--profile NAME] [--port N]
   familiar bench [--quick] [--json]
 
 Global options:
@@ -41,6 +42,7 @@ const OPTIONS = {
   overlay: { type: 'string' },
   dataset: { type: 'string' },
   quick: { type: 'boolean', default: false },
+  port: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -54,7 +56,13 @@ function configFrom(values: Values): ResolvedConfig {
   const env = { ...process.env };
   if (values.store) env.FAMILIAR_STORE_DIR = values.store;
   if (values.models) env.FAMILIAR_MODELS_DIR = values.models;
-  return loadConfig({ ...(values.profile && { profile: values.profile }), ...(values.config && { file: values.config }), env });
+  let overrides: Record<string, unknown> | undefined;
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port must be an integer 0..65535');
+    overrides = { server: { port } };
+  }
+  return loadConfig({ ...(values.profile && { profile: values.profile }), ...(values.config && { file: values.config }), ...(overrides && { overrides }), env });
 }
 
 function print(line: string): void {
@@ -183,9 +191,30 @@ async function main(argv: string[]): Promise<number> {
       }
       return failed ? 1 : 0;
     }
+    case 'start':
+      return start(configFrom(values));
     default:
       throw usageError(`unknown command "${command}"`);
   }
+}
+
+/** Runs the live runtime until SIGINT/SIGTERM. Log lines are JSON on stderr; the first stdout line says where to connect. */
+async function start(config: ResolvedConfig): Promise<number> {
+  const log: RuntimeLog = (level, msg, fields) => {
+    if (level === 'debug') return;
+    process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields })}\n`);
+  };
+  const runtime = await Runtime.start({ config, log });
+  const tokenNote = runtime.devToken ? ` (development control token, also in ${config.paths.storeDir}/dev-token: ${runtime.devToken})` : '';
+  print(`familiar: listening on ${runtime.url}${tokenNote}; cameras: ${config.cameras.map((c) => `${c.id} (${c.room})`).join(', ') || 'none'}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  log('info', 'shutting down');
+  await runtime.stop();
+  return 0;
 }
 
 /** Draws the recognised boxes on the analysed image (its own pixels: the boxes are scaled back down). */

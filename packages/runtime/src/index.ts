@@ -1,2 +1,5 @@
 export * from './core.ts';
 export * from './eval.ts';
+export * from './live/engine.ts';
+export * from './live/engine-client.ts';
+export * from './live/runtime.ts';

@@ -1,0 +1,401 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  FamiliarError,
+  toFamiliarError,
+  type Box,
+  type ConceptSummary,
+  type Match,
+  type RgbImage,
+  type SceneEvent,
+  type SceneTrack,
+} from '@familiar/contracts';
+import type { AccessTokenConfig, CameraConfig, ResolvedConfig } from '@familiar/config';
+import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
+import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type View } from '@familiar/dialogue';
+import { cropRgb, decodeImage } from '@familiar/image';
+import { SightingsLog } from '@familiar/memory';
+import type { TrackEvent } from '@familiar/perception';
+import { EngineClient } from './engine-client.ts';
+import type { FrameResult } from './engine.ts';
+
+export type RuntimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface RuntimeOptions {
+  config: ResolvedConfig;
+  log?: RuntimeLog;
+  /** Serve plain HTTP on the same port (the web console). */
+  httpHandler?: Parameters<typeof startDialogueServer>[0]['httpHandler'];
+  /** Start the WebSocket service (default true). */
+  serve?: boolean;
+}
+
+/** Per-camera live state. */
+interface Camera {
+  config: CameraConfig;
+  source: FrameSource;
+  mailbox: FrameMailbox;
+  status: SourceStatus | null;
+  latest: { jpeg: Uint8Array; result: FrameResult } | null;
+  /** Times (ms) the last frames finished processing, for the measured frame rate. */
+  done: number[];
+  failedFrames: number;
+  lastError: string | null;
+}
+
+export interface CameraStatus {
+  id: string;
+  room: string;
+  state: string;
+  fps: number;
+  counters: MailboxCounters;
+  failedFrames: number;
+  lastFrameAt: number | null;
+  lastError: string | null;
+  tracks: number;
+}
+
+const FPS_WINDOW = 20;
+/** Decoded size of a camera frame handed to the dialogue service (LVLMs downscale anyway). */
+const VIEW_MAX_SIDE = 1280;
+
+/**
+ * The live runtime on the main thread: cameras feed latest-frame mailboxes; one frame per camera at a time goes
+ * to the engine worker; results become scene events, sightings and the current view; the dialogue service serves
+ * clients. Nothing here runs a model, so a busy pipeline never delays a client.
+ */
+export class Runtime {
+  readonly config: ResolvedConfig;
+  readonly #log: RuntimeLog;
+  readonly #engine: EngineClient;
+  readonly #sightings: SightingsLog;
+  readonly #cameras = new Map<string, Camera>();
+  readonly #listeners = new Set<(e: SceneEvent) => void>();
+  readonly #openVisits = new Map<string, string>();
+  readonly #abort = new AbortController();
+  readonly #loops: Promise<void>[] = [];
+  readonly startedAt = Date.now();
+  #concepts: ConceptSummary[];
+  #server: DialogueServer | null = null;
+  #devToken: string | null = null;
+
+  private constructor(config: ResolvedConfig, engine: EngineClient, concepts: ConceptSummary[], sightings: SightingsLog, log: RuntimeLog) {
+    this.config = config;
+    this.#engine = engine;
+    this.#concepts = concepts;
+    this.#sightings = sightings;
+    this.#log = log;
+    engine.on('crashed', (err) => log('error', 'engine worker crashed; restarting', { code: err.code, message: err.message }));
+    engine.on('restarted', (list) => {
+      this.#concepts = list;
+      log('info', 'engine worker restarted');
+    });
+  }
+
+  static async start(options: RuntimeOptions): Promise<Runtime> {
+    const { config } = options;
+    const log = options.log ?? (() => {});
+    await mkdir(config.paths.storeDir, { recursive: true, mode: 0o700 });
+    const sightings = await SightingsLog.open(path.join(config.paths.storeDir, 'sightings.jsonl'), {
+      retentionDays: config.memory.sightingRetentionDays,
+      maxRecords: config.memory.sightingMaxRecords,
+      flushMs: config.memory.sightingFlushMs,
+      updatePersistMs: config.memory.sightingUpdatePersistMs,
+    });
+    let engine: EngineClient;
+    let concepts: ConceptSummary[];
+    try {
+      ({ engine, concepts } = await EngineClient.start(config));
+    } catch (err) {
+      await sightings.close();
+      throw err;
+    }
+    const rt = new Runtime(config, engine, concepts, sightings, log);
+    try {
+      for (const cam of config.cameras) rt.#startCamera(cam);
+      if (options.serve !== false) await rt.#serve(options.httpHandler);
+    } catch (err) {
+      await rt.stop();
+      throw err;
+    }
+    return rt;
+  }
+
+  /** ws://host:port of the dialogue service (null when not serving). */
+  get url(): string | null {
+    return this.#server?.url ?? null;
+  }
+
+  get port(): number | null {
+    return this.#server?.port ?? null;
+  }
+
+  /** The generated development token, when no token was configured. */
+  get devToken(): string | null {
+    return this.#devToken;
+  }
+
+  get engine(): EngineClient {
+    return this.#engine;
+  }
+
+  async #serve(httpHandler: RuntimeOptions['httpHandler']): Promise<void> {
+    let tokens: AccessTokenConfig[] = [...this.config.server.tokens];
+    if (tokens.length === 0 && this.config.pipeline.devToken) {
+      this.#devToken = await this.#loadOrCreateDevToken();
+      tokens = [{ name: 'dev', role: 'control', token: this.#devToken }];
+    }
+    if (tokens.length === 0) this.#log('warn', 'no access token is configured: no client can authenticate');
+    this.#server = await startDialogueServer({
+      backend: this.backend,
+      server: { ...this.config.server, tokens },
+      lvlm: this.config.lvlm,
+      imageLimits: this.config.limits,
+      ...(httpHandler && { httpHandler }),
+      log: (e) => this.#log(e.level, e.msg, e),
+    });
+  }
+
+  async #loadOrCreateDevToken(): Promise<string> {
+    const file = path.join(this.config.paths.storeDir, 'dev-token');
+    try {
+      const existing = (await readFile(file, 'utf8')).trim();
+      if (existing.length >= 16) return existing;
+    } catch {
+      // created below
+    }
+    const token = randomBytes(24).toString('base64url');
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+    return token;
+  }
+
+  // ------------------------------------------------------------------ cameras
+
+  #startCamera(config: CameraConfig): void {
+    const source = createFrameSource(config, { onWarning: (w) => this.#log('warn', 'replay file skipped', { camera: config.id, ...w }) });
+    const mailbox = new FrameMailbox({ fps: config.fps, source });
+    const cam: Camera = { config, source, mailbox, status: null, latest: null, done: [], failedFrames: 0, lastError: null };
+    this.#cameras.set(config.id, cam);
+    source.on('status', (s) => {
+      cam.status = s;
+      if (s.error) cam.lastError = `${s.error.code}: ${s.error.message}`;
+      this.#log(s.state === 'failed' || s.state === 'stalled' ? 'warn' : 'info', `camera ${config.id} ${s.state}`, { error: s.error?.message });
+      // A camera that stopped delivering cannot tell the tracker that people left: end its tracks now.
+      if (s.state === 'stalled' || s.state === 'restarting' || s.state === 'failed' || s.state === 'stopped') void this.#endCamera(cam);
+    });
+    source.start();
+    this.#loops.push(this.#cameraLoop(cam));
+  }
+
+  async #cameraLoop(cam: Camera): Promise<void> {
+    const signal = this.#abort.signal;
+    try {
+      for await (const frame of cam.mailbox.frames(signal)) {
+        try {
+          const result = await this.#engine.call('processFrame', {
+            cameraId: cam.config.id,
+            room: cam.config.room,
+            seq: frame.seq,
+            capturedAt: frame.capturedAt,
+            jpeg: frame.jpeg,
+          });
+          cam.latest = { jpeg: frame.jpeg, result };
+          cam.done.push(performance.now());
+          if (cam.done.length > FPS_WINDOW) cam.done.shift();
+          this.#onResult(result);
+        } catch (err) {
+          const e = toFamiliarError(err);
+          if (e.code === 'CANCELLED') break;
+          // A corrupt frame or a worker restart costs this frame only.
+          cam.failedFrames++;
+          cam.lastError = `${e.code}: ${e.message}`;
+          this.#log('warn', `camera ${cam.config.id}: frame ${frame.seq} failed`, { code: e.code, message: e.message });
+        }
+      }
+    } catch (err) {
+      const e = toFamiliarError(err);
+      if (e.code !== 'CANCELLED' && !signal.aborted) this.#log('error', `camera ${cam.config.id} loop ended`, { code: e.code, message: e.message });
+    }
+  }
+
+  async #endCamera(cam: Camera): Promise<void> {
+    try {
+      const events = await this.#engine.call('endCamera', cam.config.id, Date.now());
+      if (events.length) this.#dispatch(events);
+    } catch {
+      // The engine is restarting or stopping: its tracker state is gone anyway.
+    }
+  }
+
+  #onResult(result: FrameResult): void {
+    this.#dispatch(result.events);
+    for (const t of result.tracks) {
+      const visit = this.#openVisits.get(t.trackId);
+      if (visit) this.#safely(() => this.#sightings.update(visit, { at: t.lastSeenAt, box: t.box, confidence: t.confidence }));
+    }
+  }
+
+  #dispatch(events: readonly TrackEvent[]): void {
+    for (const e of events) {
+      this.#recordSighting(e);
+      for (const l of this.#listeners) {
+        try {
+          l(e);
+        } catch (err) {
+          this.#log('warn', 'scene listener threw', { message: (err as Error).message });
+        }
+      }
+    }
+  }
+
+  #recordSighting(e: TrackEvent): void {
+    if (e.conceptId === null && e.kind !== 'person') return;
+    const visit = this.#openVisits.get(e.trackId);
+    if (e.type === 'appeared') {
+      if (visit) this.#safely(() => this.#sightings.update(visit, { at: e.at, box: e.box, confidence: e.confidence, conceptId: e.conceptId }));
+      else
+        this.#safely(() => {
+          const s = this.#sightings.begin({ conceptId: e.conceptId, trackId: e.trackId, cameraId: e.cameraId, room: e.room, at: e.at, box: e.box, confidence: e.confidence });
+          this.#openVisits.set(e.trackId, s.id);
+        });
+    } else if (e.type === 'moved' && visit) {
+      this.#safely(() => this.#sightings.update(visit, { at: e.at, box: e.box, confidence: e.confidence }));
+    } else if (e.type === 'left' && visit) {
+      this.#openVisits.delete(e.trackId);
+      this.#safely(() => this.#sightings.end(visit, { at: e.at }));
+    }
+  }
+
+  /** Memory writes never stop the pipeline: a full disk is logged and the frame goes on. */
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      const e = toFamiliarError(err);
+      this.#log('error', 'sighting write failed', { code: e.code, message: e.message });
+    }
+  }
+
+  #camera(cameraId?: string): Camera {
+    const id = cameraId ?? this.config.pipeline.defaultCamera ?? this.config.cameras[0]?.id;
+    const cam = id === undefined ? undefined : this.#cameras.get(id);
+    if (!cam) throw new FamiliarError('NOT_FOUND', cameraId ? `no camera "${cameraId}"` : 'no camera is configured');
+    return cam;
+  }
+
+  cameraStatus(): CameraStatus[] {
+    return [...this.#cameras.values()].map((c) => {
+      const span = c.done.length > 1 ? (c.done.at(-1)! - c.done[0]!) / 1000 : 0;
+      return {
+        id: c.config.id,
+        room: c.config.room,
+        state: c.status?.state ?? c.source.state,
+        fps: span > 0 ? Math.round(((c.done.length - 1) / span) * 10) / 10 : 0,
+        counters: c.mailbox.counters,
+        failedFrames: c.failedFrames,
+        lastFrameAt: c.latest?.result.capturedAt ?? null,
+        lastError: c.lastError,
+        tracks: c.latest?.result.tracks.length ?? 0,
+      };
+    });
+  }
+
+  /** The confirmed tracks of a camera's last processed frame. */
+  scene(cameraId?: string): SceneTrack[] {
+    return this.#camera(cameraId).latest?.result.tracks ?? [];
+  }
+
+  /** Waits for the next processed frame of a camera (tests and the benchmark). */
+  async nextResult(cameraId: string, timeoutMs: number): Promise<FrameResult> {
+    const cam = this.#camera(cameraId);
+    const before = cam.latest?.result;
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (cam.latest && cam.latest.result !== before) return cam.latest.result;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new FamiliarError('CAMERA_TIMEOUT', `camera ${cameraId} produced no frame in ${timeoutMs} ms`);
+  }
+
+  get sightings(): SightingsLog {
+    return this.#sightings;
+  }
+
+  // ------------------------------------------------------------------ the dialogue service's view of Familiar
+
+  readonly backend: DialogueBackend = {
+    listConcepts: () => this.#concepts,
+    enrol: async (req: EnrolRequest) => {
+      const res = isEnrolFromPhotos(req)
+        ? await this.#engine.call('enrol', { name: req.name, kind: req.kind, context: req.context, photos: req.photos.map((bytes, i) => ({ bytes, origin: `upload-${i + 1}` })) })
+        : await this.#engine.call('enrolFromImage', { name: req.name, kind: req.kind, context: req.context, image: await this.#cameraCrop(req.cameraId, req.box), origin: `camera:${req.cameraId}` });
+      this.#concepts = await this.#engine.call('list');
+      return res.concept;
+    },
+    updateConcept: async (id, patch) => {
+      const clean = { ...(patch.name !== undefined && { name: patch.name }), ...(patch.context !== undefined && { context: patch.context }) };
+      const c = await this.#engine.call('update', id, clean);
+      this.#concepts = await this.#engine.call('list');
+      return c;
+    },
+    forget: async (id) => {
+      await this.#engine.call('forget', id);
+      this.#concepts = await this.#engine.call('list');
+      await this.#sightings.removeConcept(id);
+    },
+    currentView: async (cameraId) => {
+      const cam = this.#camera(cameraId);
+      if (!cam.latest) return null;
+      return this.#view(cam, cam.latest.jpeg, cam.latest.result);
+    },
+    recognise: async (image: RgbImage) => this.#engine.call('recogniseImage', image),
+    lastSeen: (conceptId) => {
+      const s = this.#sightings.lastSeen(conceptId);
+      return s ? ({ cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box } satisfies LastSeen) : null;
+    },
+    subscribe: (listener) => {
+      this.#listeners.add(listener);
+      return () => this.#listeners.delete(listener);
+    },
+    status: () => ({
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      concepts: this.#concepts.length,
+      cameras: this.cameraStatus(),
+      engineQueue: this.#engine.pending,
+      profile: this.config.device.profile,
+      lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
+    }),
+  };
+
+  async #view(cam: Camera, jpeg: Uint8Array, result: FrameResult): Promise<View> {
+    const { image, scale } = await decodeImage(jpeg, { limits: this.config.limits, maxSide: VIEW_MAX_SIDE });
+    const down = (b: Box): Box => ({ xmin: b.xmin / scale, ymin: b.ymin / scale, xmax: b.xmax / scale, ymax: b.ymax / scale });
+    const matches: Match[] = result.matches.map((m) => ({ ...m, box: down(m.box) }));
+    return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, image, matches };
+  }
+
+  async #cameraCrop(cameraId: string, box: Box | undefined): Promise<RgbImage> {
+    const cam = this.#camera(cameraId);
+    if (!cam.latest) throw new FamiliarError('CAMERA_UNAVAILABLE', `camera ${cameraId} has no frame yet`);
+    const { image } = await decodeImage(cam.latest.jpeg, { limits: this.config.limits });
+    return box ? cropRgb(image, box) : image;
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /** Stops cameras, the service and the engine; flushes memory. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#abort.signal.aborted) return;
+    this.#abort.abort();
+    for (const cam of this.#cameras.values()) cam.mailbox.close();
+    await Promise.allSettled([...this.#cameras.values()].map((c) => c.source.stop()));
+    await Promise.allSettled(this.#loops);
+    await this.#server?.close();
+    await this.#engine.close();
+    const now = Date.now();
+    for (const visit of this.#openVisits.values()) this.#safely(() => this.#sightings.end(visit, { at: now }));
+    this.#openVisits.clear();
+    await this.#sightings.close();
+  }
+}

@@ -1,0 +1,193 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '@familiar/config';
+import { FakeLvlmServer } from './support/fake-lvlm.ts';
+import { dataFile } from './support/static-backend.ts';
+import { errorCode, ok, TestClient } from './support/ws-client.ts';
+
+const CONTROL = 'e2e-control-token-0123456789';
+const VIEWER = 'e2e-viewer-token-0123456789';
+
+interface SceneEvt {
+  kind: string;
+  change: string;
+  name: string | null;
+  concept_id: string | null;
+  at: number;
+}
+
+let tmp: string;
+let store: string;
+let lvlm: FakeLvlmServer;
+let proc: ChildProcess;
+let url: string;
+let stderr = '';
+
+/** Replay order: the dog walks in for six frames, then only the can is on the table for six. */
+async function makeSequence(dir: string): Promise<void> {
+  await mkdir(dir);
+  const frames = [
+    ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/dog2/${n}.jpg`),
+    ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/can/${n}.jpg`),
+  ];
+  for (const [i, f] of frames.entries()) await symlink(dataFile(f), path.join(dir, `frame-${String(i).padStart(2, '0')}.jpg`));
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'familiar-e2e-'));
+  store = path.join(tmp, 'store');
+  const frames = path.join(tmp, 'frames');
+  await makeSequence(frames);
+  lvlm = await FakeLvlmServer.start();
+  lvlm.answer = 'Biscuit is sitting on the grass and looking at the camera.';
+  const config = [
+    'server:',
+    '  port: 0',
+    '  tokens:',
+    `    - { name: owner, role: control, token: ${CONTROL}, member: Sam }`,
+    `    - { name: tablet, role: viewer, token: ${VIEWER} }`,
+    `lvlm: { baseUrl: "${lvlm.baseUrl}", model: fake }`,
+    'tracking: { maxMissedFrames: 2, maxMissedMs: 400 }',
+    'cameras:',
+    `  - { id: kitchen, room: kitchen, fps: 4, source: { kind: replay, uri: "${frames}" } }`,
+  ].join('\n');
+  await writeFile(path.join(tmp, 'e2e.yaml'), config);
+  proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/runtime/src/cli.ts'), 'start', '--profile', 'ci', '--config', path.join(tmp, 'e2e.yaml'), '--store', store], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`familiar start did not come up: ${stderr}`)), 60_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (ws:\/\/\S+?)[;\s]/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`familiar start exited with ${code}: ${stderr}`)));
+  });
+});
+
+afterAll(async () => {
+  if (proc && proc.exitCode === null) {
+    proc.kill('SIGKILL');
+  }
+  await lvlm?.close();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function sceneEvents(client: TestClient, subscription: number): SceneEvt[] {
+  return client.messages.filter((m) => m.type === 'event' && m.id === subscription).map((m) => (m as { event: SceneEvt }).event);
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr tail: ${stderr.slice(-800)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('familiar start, end to end over a real WebSocket', () => {
+  it('authenticates, enforces roles, and rejects malformed input while staying up', async () => {
+    await expect(TestClient.connect(url, 'not-the-right-token-at-all')).rejects.toThrow(/authentication failed/);
+    const viewer = await TestClient.connect(url, VIEWER);
+    const refused = await viewer.request({ type: 'concepts/enrol', name: 'X', kind: 'pet', photos: ['AAAA'] });
+    expect(errorCode(refused)).toBe('FORBIDDEN');
+    viewer.send('{not json');
+    const bad = await viewer.waitFor((m) => m.type === 'result' && m.id === null);
+    expect(bad).toMatchObject({ success: false, error: { code: 'MESSAGE_INVALID' } });
+    const unknown = await viewer.request({ type: 'status', surprise: 1 });
+    expect(errorCode(unknown)).toBe('MESSAGE_INVALID');
+    const status = ok(await viewer.request<{ backend: { cameras: { id: string; state: string }[] } }>({ type: 'status' }));
+    expect(status.backend.cameras[0]).toMatchObject({ id: 'kitchen' });
+    viewer.close();
+  });
+
+  it('enrol over WS → recognised in the next frames → ask → streamed answer with the name → forget → no longer recognised', async () => {
+    const owner = await TestClient.connect(url, CONTROL);
+    const sub = owner.command({ type: 'scene/subscribe', camera_id: 'kitchen' });
+    ok(await owner.exchange(sub));
+
+    const photos = await Promise.all(['00', '01'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}.jpg`))).toString('base64')));
+    const enrolled = ok(await owner.request<{ concept: { id: string; name: string; view_count: number } }>(
+      { type: 'concepts/enrol', name: 'Biscuit', kind: 'pet', context: 'our spaniel; not allowed on the sofa', photos },
+      60_000,
+    ));
+    expect(enrolled.concept).toMatchObject({ name: 'Biscuit' });
+    const enrolledAt = Date.now();
+
+    await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to appear');
+    await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave');
+
+    // Ask while Biscuit is in view: wait for the next appearance, then ask at once.
+    const seen = sceneEvents(owner, sub).length;
+    await waitUntil(() => sceneEvents(owner, sub).slice(seen).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to come back');
+    const ask = await owner.request<{ answer: string; source: string; grounded_on: { name: string; colour: string }[] }>(
+      { type: 'ask', question: 'What is Biscuit doing?', camera_id: 'kitchen' },
+      60_000,
+    );
+    const answer = ok(ask);
+    expect(answer.source).toBe('lvlm');
+    expect(answer.grounded_on.map((g) => g.name)).toContain('Biscuit');
+    const deltas = ask.events.filter((e) => (e as { kind: string }).kind === 'delta').map((e) => (e as { text: string }).text);
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.join('')).toBe(answer.answer);
+    expect(answer.answer).toMatch(/Biscuit/);
+    const req = lvlm.requests.at(-1)!;
+    expect(req.problems).toEqual([]);
+    expect(req.images).toHaveLength(1);
+    expect(req.userText).toMatch(/Biscuit/);
+    expect(req.text).toMatch(/not allowed on the sofa/);
+
+    // Memory knows where Biscuit was: after the next exit, a question while absent is answered honestly.
+    const n = sceneEvents(owner, sub).length;
+    await waitUntil(() => sceneEvents(owner, sub).slice(n).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave again');
+    const absent = ok(await owner.request<{ answer: string; source: string }>({ type: 'ask', question: 'Where is Biscuit?', camera_id: 'kitchen' }, 30_000));
+    expect(absent.answer).toMatch(/I don't see Biscuit right now/);
+    expect(absent.answer).toMatch(/kitchen/);
+
+    const forgot = await owner.request({ type: 'concepts/forget', concept_id: enrolled.concept.id }, 30_000);
+    ok(forgot);
+    const forgottenAt = Date.now();
+    // Two full replay loops (12 frames at 4 fps) later, Biscuit has not been named again.
+    await new Promise((r) => setTimeout(r, 7000));
+    const after = sceneEvents(owner, sub).filter((e) => e.at > forgottenAt + 500 && e.name === 'Biscuit');
+    expect(after).toEqual([]);
+    expect(enrolledAt).toBeLessThan(forgottenAt);
+    const sightings = await readFile(path.join(store, 'sightings.jsonl'), 'utf8').catch(() => '');
+    expect(sightings).not.toContain(enrolled.concept.id);
+    const list = ok(await owner.request<{ concepts: unknown[] }>({ type: 'concepts/list' }));
+    expect(list.concepts).toEqual([]);
+    expect(owner.schemaErrors).toEqual([]);
+    owner.close();
+  });
+
+  it('serves 20 concurrent clients subscribed and asking', async () => {
+    const clients = await Promise.all(Array.from({ length: 20 }, () => TestClient.connect(url, VIEWER)));
+    const subs = clients.map((c) => c.command({ type: 'scene/subscribe' }));
+    await Promise.all(clients.map((c, i) => c.exchange(subs[i]!).then(ok)));
+    const answers = await Promise.all(
+      clients.map((c) => c.request<{ answer: string }>({ type: 'status' }, 20_000).then((ex) => ok(ex))),
+    );
+    expect(answers).toHaveLength(20);
+    const asks = await Promise.all(clients.slice(0, 5).map((c) => c.request<{ answer: string }>({ type: 'ask', question: 'Who is here?' }, 60_000)));
+    for (const a of asks) expect(ok(a).answer.length).toBeGreaterThan(0);
+    for (const c of clients) c.close();
+  });
+
+  it('shuts down cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
