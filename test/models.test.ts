@@ -68,3 +68,43 @@ describe('model loading', () => {
     expect(e.message).toContain(manifest.models.detector.file);
   });
 });
+
+describe('models fetch', () => {
+  it('downloads missing models over HTTP, verifies them and refuses tampered files', async () => {
+    const { createServer } = await import('node:http');
+    const { fetchModels } = await import('@familiar/vision');
+    let tamper = false;
+    const server = createServer(async (req, res) => {
+      const file = decodeURIComponent((req.url ?? '').replace(/^\/models\//, ''));
+      try {
+        const bytes = await readFile(path.join(config.paths.modelsDir, path.basename(file)));
+        if (tamper) bytes.writeUInt8(bytes.readUInt8(100) ^ 1, 100);
+        res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/models/`;
+    const target = await mkdtemp(path.join(os.tmpdir(), 'familiar-fetch-'));
+    try {
+      const small: ModelsManifest = { models: { ...manifest.models, bodyEmbedder: undefined, salient: undefined } };
+      const first = await fetchModels(small, target, { baseUrl: base });
+      expect(first.fetched.sort()).toEqual(Object.values(small.models).filter(Boolean).map((e) => e!.file).sort());
+      const again = await fetchModels(small, target, { baseUrl: base });
+      expect(again.fetched).toEqual([]);
+      const s = await openModel('detector', small.models.detector, target, { ...options, providers: ['cpu'] });
+      await s.release();
+
+      tamper = true;
+      const only: ModelsManifest = { models: { ...small.models, bodyEmbedder: manifest.models.bodyEmbedder } };
+      const e = await failure(fetchModels(only, target, { baseUrl: base }));
+      expect(e.code).toBe('MODEL_HASH_MISMATCH');
+      const { readdir } = await import('node:fs/promises');
+      expect((await readdir(target)).some((f) => f.includes(manifest.models.bodyEmbedder!.file))).toBe(false);
+    } finally {
+      server.close();
+      await rm(target, { recursive: true, force: true });
+    }
+  });
+});

@@ -27,8 +27,10 @@ function faces(n: number, dim = 16): NewConceptView[] {
   return Array.from({ length: n }, (_, i) => view('face', randomUnit(dim, rand), `face-${i}.jpg`));
 }
 
+// Without the directory lock: a store dropped without close() (the in-process stand-in for kill -9) would
+// still hold it. The lock has its own tests, against a really dead process (lock.test.ts).
 async function open(options: ConceptStoreOptions = {}): Promise<ConceptStore> {
-  store = await ConceptStore.open(dir, options);
+  store = await ConceptStore.open(dir, { lock: false, ...options });
   return store;
 }
 

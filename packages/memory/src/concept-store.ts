@@ -19,6 +19,7 @@ import {
 } from './concept-codec.ts';
 import { SpaceGallery, type IndexOrigin, type ViewHit } from './gallery.ts';
 import { HnswIndex } from './hnsw-index.ts';
+import { StoreLock } from './lock.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
 
 /** Changes to a concept. `views` replaces all views and cannot be combined with `addViews`/`removeViewIds`. */
@@ -42,6 +43,16 @@ export interface ConceptStoreOptions extends Partial<Pick<StoreConfig, 'hnswAbov
   now?: () => number;
   /** Bound of the writer queue; further writes are rejected with RATE_LIMITED. Default 1024. */
   maxPendingWrites?: number;
+  /**
+   * Take the store directory's lock (`familiar.lock`) so no other process can open it for writing (default
+   * true). Pass false only when the caller holds the lock itself (the {@link Memory} facade does).
+   */
+  lock?: boolean;
+  /**
+   * Open a snapshot without the lock, repairing nothing and writing nothing (it may run beside a writer);
+   * every change is rejected with STORE_IO. Corrupt files are skipped and listed in `report.skippedFiles`.
+   */
+  readOnly?: boolean;
 }
 
 /** A view that is kept on disk but not searchable because its dimension differs from its space's. */
@@ -62,6 +73,8 @@ export interface StoreOpenReport {
   tempFilesRemoved: string[];
   indexes: Partial<Record<EmbeddingSpace, IndexOrigin>>;
   skippedViews: SkippedView[];
+  /** Read-only opens: corrupt files left in place and not loaded. */
+  skippedFiles: string[];
 }
 
 const CONCEPT_SPEC: EnvelopeSpec = { format: 'familiar.concept', version: 1 };
@@ -93,6 +106,7 @@ function notFound(id: string): FamiliarError {
 export class ConceptStore {
   readonly dir: string;
   readonly report: StoreOpenReport;
+  readonly readOnly: boolean;
   readonly #conceptsDir: string;
   readonly #indexDir: string;
   readonly #log: MemoryLogger;
@@ -105,9 +119,11 @@ export class ConceptStore {
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #closed = false;
+  #lock: StoreLock | undefined;
 
   private constructor(dir: string, options: ConceptStoreOptions) {
     this.dir = dir;
+    this.readOnly = options.readOnly === true;
     this.#conceptsDir = path.join(dir, 'concepts');
     this.#indexDir = path.join(dir, 'index');
     this.#log = options.log ?? silentLogger;
@@ -125,17 +141,25 @@ export class ConceptStore {
       return new SpaceGallery(space, dim === undefined ? { hnswAbove, hnsw } : { hnswAbove, hnsw, dim });
     };
     this.#galleries = { face: gallery('face'), object: gallery('object'), body: gallery('body') };
-    this.report = { concepts: 0, quarantined: [], tempFilesRemoved: [], indexes: {}, skippedViews: [] };
+    this.report = { concepts: 0, quarantined: [], tempFilesRemoved: [], indexes: {}, skippedViews: [], skippedFiles: [] };
   }
 
   /**
    * Opens (creating if needed) the store in `dir`: removes leftover temp files, loads and verifies every
    * concept file (a corrupt one is quarantined and reported, or fails the open with STORE_CORRUPT when
    * `onCorrupt: 'fail'`), and builds the galleries. A file written by a newer Familiar always fails the open.
+   * Unless `readOnly` or `lock: false`, it first takes the directory's lock: STORE_IO when another live
+   * process holds it.
    */
   static async open(dir: string, options: ConceptStoreOptions = {}): Promise<ConceptStore> {
     const store = new ConceptStore(path.resolve(dir), options);
-    await store.#load(options.onCorrupt ?? 'quarantine');
+    if (!store.readOnly && options.lock !== false) store.#lock = await StoreLock.acquire(store.dir, options.log === undefined ? {} : { log: options.log });
+    try {
+      await store.#load(options.onCorrupt ?? 'quarantine');
+    } catch (err) {
+      await store.#lock?.release().catch(() => undefined);
+      throw err;
+    }
     return store;
   }
 
@@ -156,6 +180,11 @@ export class ConceptStore {
 
   has(id: string): boolean {
     return this.#concepts.has(id);
+  }
+
+  /** The kind of the concept with this id, or undefined (cheap: no copy). */
+  kindOf(id: string): ConceptKind | undefined {
+    return this.#concepts.get(id)?.kind;
   }
 
   /** The concept with this id; CONCEPT_NOT_FOUND otherwise. */
@@ -278,12 +307,20 @@ export class ConceptStore {
     return this.#enqueue(() => this.#saveIndexes());
   }
 
-  /** Waits for queued writes, saves the index caches and rejects further writes. Idempotent. */
+  /** Waits for queued writes, saves the index caches, rejects further writes and releases the lock. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.readOnly) {
+      this.#closed = true;
+      return;
+    }
     const last = this.#enqueue(() => this.#saveIndexes());
     this.#closed = true;
-    await last;
+    try {
+      await last;
+    } finally {
+      await this.#lock?.release();
+    }
   }
 
   async #saveIndexes(): Promise<void> {
@@ -304,20 +341,23 @@ export class ConceptStore {
   }
 
   async #load(onCorrupt: 'quarantine' | 'fail'): Promise<void> {
-    try {
-      await mkdir(this.#conceptsDir, { recursive: true, mode: 0o700 });
-      await mkdir(this.#indexDir, { recursive: true, mode: 0o700 });
-    } catch (cause) {
-      throw storeIoError('create', this.dir, cause);
+    if (!this.readOnly) {
+      try {
+        await mkdir(this.#conceptsDir, { recursive: true, mode: 0o700 });
+        await mkdir(this.#indexDir, { recursive: true, mode: 0o700 });
+      } catch (cause) {
+        throw storeIoError('create', this.dir, cause);
+      }
+      this.report.tempFilesRemoved.push(...(await cleanTempFiles(this.#conceptsDir)), ...(await cleanTempFiles(this.#indexDir)));
+      if (this.report.tempFilesRemoved.length > 0) this.#log('info', 'removed leftover temp files', { files: this.report.tempFilesRemoved });
     }
-    this.report.tempFilesRemoved.push(...(await cleanTempFiles(this.#conceptsDir)), ...(await cleanTempFiles(this.#indexDir)));
-    if (this.report.tempFilesRemoved.length > 0) this.#log('info', 'removed leftover temp files', { files: this.report.tempFilesRemoved });
 
     let names: string[];
     try {
       names = (await readdir(this.#conceptsDir)).filter((n) => n.endsWith('.json')).sort();
     } catch (cause) {
-      throw storeIoError('list', this.#conceptsDir, cause);
+      if (!this.readOnly || (cause as NodeJS.ErrnoException).code !== 'ENOENT') throw storeIoError('list', this.#conceptsDir, cause);
+      names = [];
     }
     for (const name of names) {
       const file = path.join(this.#conceptsDir, name);
@@ -328,6 +368,11 @@ export class ConceptStore {
       } catch (err) {
         if (!(err instanceof FamiliarError) || err.code !== 'STORE_CORRUPT') throw err;
         if (onCorrupt === 'fail' || err.details?.reason === 'version') throw err;
+        if (this.readOnly) {
+          this.report.skippedFiles.push(file);
+          this.#log('warn', 'skipped a corrupt concept file (read-only)', { file, error: err.message });
+          continue;
+        }
         const moved = await quarantineFile(file, this.#now());
         this.report.quarantined.push(moved);
         this.#log('warn', 'quarantined a corrupt concept file', { file, movedTo: moved, error: err.message });
@@ -351,7 +396,7 @@ export class ConceptStore {
       const { origin, cacheProblem } = await this.#galleries[space].load(entries, this.#indexFile(space));
       if (entries.length > 0) this.report.indexes[space] = origin;
       if (cacheProblem !== undefined) this.#log('info', `rebuilt the ${space} index: its cache was unusable`, { error: cacheProblem.message });
-      if (origin === 'exact') await HnswIndex.remove(this.#indexFile(space));
+      if (origin === 'exact' && !this.readOnly) await HnswIndex.remove(this.#indexFile(space));
     }
     if (this.report.skippedViews.length > 0) {
       this.#log('warn', 'some views have another dimension than their space and are not searchable (re-enrol them with the current models)', {
@@ -362,6 +407,7 @@ export class ConceptStore {
 
   #enqueue<T>(op: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new FamiliarError('STORE_IO', `the store in ${this.dir} is closed`));
+    if (this.readOnly) return Promise.reject(new FamiliarError('STORE_IO', `the store in ${this.dir} is opened read-only`));
     if (this.#pending >= this.#maxPending) return Promise.reject(new FamiliarError('RATE_LIMITED', `the store's write queue is full (${this.#maxPending} pending)`));
     this.#pending++;
     const run = this.#tail.then(op).finally(() => {

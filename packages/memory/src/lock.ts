@@ -209,8 +209,12 @@ async function createLinked(file: string, text: string): Promise<boolean> {
     try {
       await link(tmp, file);
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw cause;
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw cause;
+      // A filesystem without hard links (FAT, some network mounts): exclusive create instead. A crash in the
+      // instant between create and write leaves an empty lock, which the next open treats as unreadable and takes over.
+      if (!(await createExclusive(file, text))) return false;
     }
     await fsyncDir(path.dirname(file));
     return true;
@@ -220,4 +224,21 @@ async function createLinked(file: string, text: string): Promise<boolean> {
     await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
   }
+}
+
+async function createExclusive(file: string, text: string): Promise<boolean> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(file, 'wx', 0o600);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw cause;
+  }
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+  return true;
 }

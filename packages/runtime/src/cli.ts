@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
-import { openModel } from '@familiar/vision';
+import { fetchModels, openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
 import { Runtime, type RuntimeLog } from './live/runtime.ts';
@@ -19,6 +19,7 @@ Usage:
   familiar forget NAME|ID
   familiar eval --dataset DIR [--json]
   familiar models verify
+  familiar models fetch [BASE_URL]
   familiar start [--profile NAME] [--port N]
   familiar bench [--quick] [--json]
 
@@ -173,9 +174,17 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'models': {
-      if (args[0] !== 'verify') throw usageError('models needs a subcommand: verify');
       const config = configFrom(values);
       const manifest = loadModelsManifest(config.paths.modelsManifest);
+      if (args[0] === 'fetch') {
+        const report = await fetchModels(manifest, config.paths.modelsDir, {
+          ...(args[1] && { baseUrl: args[1] }),
+          onProgress: (file, state) => print(`${state.padEnd(8)}${file}`),
+        });
+        print(`${report.fetched.length} fetched, ${report.present.length} already present, all verified`);
+        return 0;
+      }
+      if (args[0] !== 'verify') throw usageError('models needs a subcommand: verify or fetch [BASE_URL]');
       let failed = 0;
       for (const [role, entry] of Object.entries(manifest.models)) {
         if (!entry) continue;

@@ -5,3 +5,4 @@ export * from './detector.ts';
 export * from './faces.ts';
 export * from './embedders.ts';
 export * from './models.ts';
+export * from './fetch.ts';

@@ -25,6 +25,47 @@ export const MemoryConfig = z
       .max(60_000)
       .default(5000)
       .describe('How often the position and last-seen time of an ongoing sighting are written to disk, in milliseconds (a crash loses at most this much of it).'),
+    noteRetentionDays: z.number().positive().default(365).describe('Notes (what users said about concepts) older than this are deleted.'),
+    noteMaxRecords: z.number().int().min(10).max(1_000_000).default(10_000).describe('Most notes kept; the oldest are dropped first.'),
+    noteMaxLength: z.number().int().min(10).max(100_000).default(2000).describe('Longest note text accepted, in characters.'),
+    mentionWindowSeconds: z
+      .number()
+      .positive()
+      .max(3600)
+      .default(60)
+      .describe('When recalling a mention, visits within this many seconds of it count as "in view at the time".'),
+    triggerMaxCount: z.number().int().min(1).max(100_000).default(500).describe('Most active triggers (reminders); adding more fails with INPUT_INVALID (details.reason "cap").'),
+    triggerCooldownSeconds: z
+      .number()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(600)
+      .describe('Default quiet time after an every-time trigger fires, so a flickering track does not fire it twice, in seconds.'),
+    triggerRetentionDays: z.number().positive().default(365).describe('Triggers neither created nor fired within this many days are deleted.'),
+    preferenceMaxPerList: z.number().int().min(1).max(10_000).default(50).describe("Most likes (and most dislikes) kept per person; the oldest extracted ones are dropped first."),
+    unknownJoinSimilarity: z
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.5)
+      .describe(
+        "An unrecognised face joins a provisional unknown identity when its cosine similarity to one of the identity's views is at least this (MobileFaceNet; calibrated on the face sets: no two people merged).",
+      ),
+    unknownMeanSimilarity: z
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.4)
+      .describe("...and to the identity's mean view at least this, so a chain of look-alikes cannot merge two people."),
+    unknownViewsPerGroup: z.number().int().min(1).max(64).default(8).describe('Most face views kept per unknown identity (the most diverse ones).'),
+    unknownMaxGroups: z.number().int().min(1).max(100_000).default(200).describe('Most unknown identities kept; the least recently seen is dropped first.'),
+    unknownRetentionDays: z.number().positive().default(30).describe('Unknown identities not seen for this many days are deleted.'),
+    unknownVisitGapSeconds: z
+      .number()
+      .min(0)
+      .max(24 * 3600)
+      .default(300)
+      .describe('Sightings of an unknown identity closer together than this count as one visit ("seen 4 times this week"), in seconds.'),
   })
   .strict();
 export type MemoryConfig = z.infer<typeof MemoryConfig>;

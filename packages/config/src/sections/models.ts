@@ -25,6 +25,7 @@ export const ModelEntry = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('Expected sha256 of the file (lower-case hex).'),
     input: ModelInputSpec,
     outputs: z.array(z.string().min(1)).min(1).describe('Output tensor names the runtime reads.'),
+    url: z.string().url().optional().describe('Where `familiar models fetch` downloads the file from on a connected machine (verified against sha256).'),
     similarityFloor: z
       .number()
       .min(-1)
