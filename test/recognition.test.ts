@@ -141,6 +141,21 @@ describe('recognition core on the real models and photos', () => {
     expect(res.rejected).toEqual([expect.objectContaining({ origin: 'truncated.jpg', code: 'IMAGE_INVALID' })]);
   });
 
+  it('learns from corrections: "that is not Rex" stops the mistake on that image, "this is Rex" adds a view', async () => {
+    const wrong = { file: photo('dreambooth/dog/04.jpg') };
+    expect((await core.recognise(wrong)).matches.map((m) => m.name)).toContain('Rex');
+    const before = core.resolve('Rex').views.length;
+    const res = await core.correct({ concept: 'Rex', verdict: 'not', photo: wrong });
+    expect(res.views).toBeGreaterThan(0);
+    expect(core.resolve('Rex').views.filter((v) => v.negative)).toHaveLength(res.views);
+    expect(res.concept.viewCount).toBe(before);
+    expect((await core.recognise(wrong)).matches.map((m) => m.name)).not.toContain('Rex');
+    expect((await core.recognise({ file: photo('dreambooth/dog/02.jpg') })).matches.map((m) => m.name)).toContain('Rex');
+    const more = await core.correct({ concept: 'Rex', verdict: 'is', photo: { file: photo('dreambooth/dog/03.jpg') } });
+    expect(more.concept.viewCount).toBeGreaterThan(before);
+    expect((await errorOf(core.correct({ concept: 'Clock', verdict: 'not', photo: { file: photo('dreambooth/can/02.jpg') } }))).code).toBe('ENROL_NO_VIEWS');
+  });
+
   it('forgets: the concept, its file and its recognition are gone', async () => {
     const rex = core.resolve('rex');
     const file = path.join(storeDir, 'concepts', `${rex.id}.json`);

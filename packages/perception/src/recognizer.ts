@@ -278,6 +278,39 @@ export class Recognizer {
   }
 
   /**
+   * Views for a correction of a recognition in `img`. "That's not X" (negative): every region overlapping `box` — or,
+   * with no box, X's box in this image — becomes a negative view of X, so the same mistake does not repeat on this
+   * image or ones like it. "This is X" (positive): the region that best covers `box` becomes a new view of X (with no
+   * box, the photo is enrolled as usual).
+   */
+  async correctionViews(img: RgbImage, target: { conceptId: string; kind: ConceptKind }, box: Box | null, negative: boolean, origin: string): Promise<ConceptView[]> {
+    if (!box && !negative) return this.enrolmentViews(img, target.kind, origin);
+    const regions = await this.analyse(img);
+    const spaces: readonly EmbeddingSpace[] = target.kind === 'person' ? ['face', 'body'] : ['object'];
+    let at = box;
+    if (!at) {
+      const match = (await this.match(regions)).find((m) => m.conceptId === target.conceptId);
+      if (!match) return [];
+      at = match.box;
+    }
+    const overlapping = regions
+      .filter((r) => spaces.includes(r.space))
+      .map((r) => ({ r, overlap: iou(r.box, at!) }))
+      .filter((x) => x.overlap >= 0.5)
+      .sort((a, b) => b.overlap - a.overlap);
+    const chosen = negative ? overlapping : overlapping.slice(0, 1);
+    const now = Date.now();
+    return chosen.map(({ r }) => ({
+      id: randomUUID(),
+      space: r.space,
+      vector: r.vector,
+      origin: `${origin}#${negative ? 'not' : 'is'}`,
+      addedAt: now,
+      ...(negative && { negative: true }),
+    }));
+  }
+
+  /**
    * Per-space thresholds of a concept: the model's floor, raised part of the way towards its nearest other concept
    * (so a look-alike needs stronger evidence), calibrated from the enrolled views themselves.
    */

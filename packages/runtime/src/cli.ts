@@ -17,7 +17,7 @@ Usage:
   familiar list [--json]
   familiar update NAME|ID [--name NEW] [--context TEXT]
   familiar forget NAME|ID
-  familiar eval --dataset DIR [--json]
+  familiar eval --dataset DIR [--json] [--corrections]
   familiar models verify
   familiar models fetch [BASE_URL]
   familiar start [--profile NAME] [--port N]
@@ -43,6 +43,7 @@ const OPTIONS = {
   overlay: { type: 'string' },
   dataset: { type: 'string' },
   quick: { type: 'boolean', default: false },
+  corrections: { type: 'boolean', default: false },
   port: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
@@ -160,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'eval': {
       if (!values.dataset) throw usageError('eval needs --dataset DIR');
-      const report = await evaluateDataset(configFrom(values), values.dataset, progressBar());
+      const report = await evaluateDataset(configFrom(values), values.dataset, { progress: progressBar(), corrections: values.corrections ?? false });
       if (!values.json) {
         const f = (x: number | null) => (x === null ? '   –' : x.toFixed(1).padStart(5));
         print(`${report.dataset}: ${report.concepts} concepts, ${report.queries} queries, ${report.seconds} s`);
@@ -168,6 +169,11 @@ async function main(argv: string[]): Promise<number> {
         for (const c of report.perConcept) print(`${c.concept.padEnd(24)}${f(c.precision)}    ${f(c.positive)}    ${f(c.negative)}`);
         print(`${'mean'.padEnd(24)}${f(report.metrics.precision)}    ${f(report.metrics.positive)}    ${f(report.metrics.negative)}   weighted ${f(report.metrics.weighted)}`);
         for (const r of report.rejected) process.stderr.write(`rejected ${r.origin}: ${r.code}: ${r.message}\n`);
+        const k = report.corrections;
+        if (k) {
+          print(`corrections: ${k.applied} false positive(s) answered "that's not X"; ${k.fixed} fixed, ${k.lostTruePositives} true positive(s) lost, ${k.newFalsePositives} new false positive(s)`);
+          print(`${'after corrections'.padEnd(24)}${f(k.metrics.precision)}    ${f(k.metrics.positive)}    ${f(k.metrics.negative)}   weighted ${f(k.metrics.weighted)}`);
+        }
       }
       // The machine-readable result is always the last line of stdout with --json.
       if (values.json) print(JSON.stringify(report));

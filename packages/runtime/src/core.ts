@@ -121,15 +121,27 @@ export class FamiliarCore {
     return { concept: summarise(this.store.get(concept.id)!), rejected };
   }
 
-  /** Adds views from more photos to an enrolled concept ("this is Billy"). */
-  async addPhotos(idOrName: string, photos: readonly PhotoInput[], negative = false): Promise<EnrolResult> {
-    const concept = this.resolve(idOrName);
-    const { views, rejected } = await this.#views(photos, concept.kind);
-    assertViews(views, photos.length);
-    for (const v of views) v.negative = negative || undefined;
+  /**
+   * A correction from a household member: "this is Billy" (`is`) or "that's not Billy" (`not`) about a photo or
+   * frame, optionally only the region in `box` (original pixels). Stored as positive or negative views of the
+   * concept; thresholds are recalibrated. Returns how many views were added.
+   */
+  async correct(req: { concept: string; verdict: 'is' | 'not'; photo: PhotoInput; box?: Box | null }): Promise<{ concept: ConceptSummary; views: number }> {
+    const concept = this.resolve(req.concept);
+    const decoded = await this.decode(req.photo);
+    const s = decoded.scale;
+    const box = req.box ? { xmin: req.box.xmin / s, ymin: req.box.ymin / s, xmax: req.box.xmax / s, ymax: req.box.ymax / s } : null;
+    const origin = 'bytes' in req.photo ? req.photo.origin : (req.photo.origin ?? req.photo.file);
+    const views = await this.recognizer.correctionViews(decoded.image, { conceptId: concept.id, kind: concept.kind }, box, req.verdict === 'not', origin);
+    if (views.length === 0) {
+      throw new FamiliarError(
+        'ENROL_NO_VIEWS',
+        req.verdict === 'not' ? `"${concept.name}" is not recognised in this image${req.box ? ' at that box' : ''}: nothing to correct` : `no ${concept.kind === 'person' ? 'face' : 'object'} found at that box`,
+      );
+    }
     await this.store.update(concept.id, { addViews: views });
     await this.recalibrate(spacesOf(views));
-    return { concept: summarise(this.store.get(concept.id)!), rejected };
+    return { concept: summarise(this.store.get(concept.id)!), views: views.length };
   }
 
   async #views(photos: readonly PhotoInput[], kind: ConceptKind): Promise<{ views: ConceptView[]; rejected: PhotoRejection[] }> {

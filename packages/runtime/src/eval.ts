@@ -33,6 +33,26 @@ export interface EvalReport {
   seconds: number;
   /** Reference photos that gave no view, and query images that could not be read. */
   rejected: PhotoRejection[];
+  /** With `corrections`: every false positive answered with "that's not X", then all queries run again. */
+  corrections?: CorrectionReport;
+}
+
+export interface CorrectionReport {
+  /** "That's not X" corrections applied (one per false positive of the first pass). */
+  applied: number;
+  /** Of those, how many no longer happen. */
+  fixed: number;
+  /** Detections that were right in the first pass and are gone now. */
+  lostTruePositives: number;
+  /** False positives that were not there in the first pass. */
+  newFalsePositives: number;
+  metrics: EvalReport['metrics'];
+}
+
+export interface EvalOptions {
+  progress?: Progress;
+  /** Measure corrections: fix every false positive with a negative view and run the queries again. */
+  corrections?: boolean;
 }
 
 export type Progress = (done: number, total: number, label: string) => void;
@@ -115,7 +135,8 @@ const pct = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 10
  * The papers' protocol: enrol every concept from its reference images into a fresh temporary store, run every
  * query image, and score each (query, concept) decision; metrics per concept, then averaged over concepts.
  */
-export async function evaluateDataset(config: ResolvedConfig, dir: string, progress?: Progress): Promise<EvalReport> {
+export async function evaluateDataset(config: ResolvedConfig, dir: string, options: EvalOptions = {}): Promise<EvalReport> {
+  const progress = options.progress;
   const t0 = performance.now();
   const rows = readDataset(dir);
   const refs = rows.filter((r) => r.split === 'reference');
@@ -147,58 +168,88 @@ export async function evaluateDataset(config: ResolvedConfig, dir: string, progr
       done += own.length;
       progress?.(done, total, `enrolled ${concept}`);
     }
-    const detected = new Map<string, Set<string>>();
-    for (const q of queries) {
-      try {
-        const rec = await core.recognise({ file: path.join(dir, q.file), origin: q.file });
-        detected.set(q.file, new Set(rec.matches.map((m) => idToName.get(m.conceptId) ?? m.name)));
-      } catch (err) {
-        const e = err instanceof FamiliarError ? err : new FamiliarError('INTERNAL', String(err));
-        if (e.code === 'INTERNAL') throw e;
-        rejected.push({ origin: q.file, code: e.code, message: e.message });
-        detected.set(q.file, new Set());
-      }
-      progress?.(++done, total, q.file);
-    }
-    const perConcept: ConceptMetrics[] = conceptIds.map((concept) => {
-      let tp = 0, fp = 0, pos = 0, neg = 0;
+    const runQueries = async (label: string): Promise<Map<string, Set<string>>> => {
+      const detected = new Map<string, Set<string>>();
+      let n = 0;
       for (const q of queries) {
-        const present = q.conceptsPresent.includes(concept);
-        const hit = detected.get(q.file)!.has(concept);
-        if (present) {
-          pos++;
-          if (hit) tp++;
-        } else {
-          neg++;
-          if (hit) fp++;
+        try {
+          const rec = await core.recognise({ file: path.join(dir, q.file), origin: q.file });
+          detected.set(q.file, new Set(rec.matches.map((m) => idToName.get(m.conceptId) ?? m.name)));
+        } catch (err) {
+          const e = err instanceof FamiliarError ? err : new FamiliarError('INTERNAL', String(err));
+          if (e.code === 'INTERNAL') throw e;
+          if (label === 'queries') rejected.push({ origin: q.file, code: e.code, message: e.message });
+          detected.set(q.file, new Set());
         }
+        progress?.(label === 'queries' ? ++done : ++n, label === 'queries' ? total : queries.length, `${label} ${q.file}`);
       }
-      return {
-        concept,
-        precision: pct(tp + fp > 0 ? tp / (tp + fp) : null),
-        positive: pct(pos > 0 ? tp / pos : null),
-        negative: pct(neg > 0 ? (neg - fp) / neg : null),
-      };
-    });
-    const positive = mean(perConcept.map((c) => c.positive));
-    const negative = mean(perConcept.map((c) => c.negative));
-    const round1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
-    return {
+      return detected;
+    };
+    const detected = await runQueries('queries');
+    const scored = score(conceptIds, queries, detected);
+    const report: EvalReport = {
       dataset: path.basename(path.resolve(dir)),
       concepts: conceptIds.length,
       queries: queries.length,
-      metrics: {
-        precision: round1(mean(perConcept.map((c) => c.precision))),
-        positive: round1(positive),
-        negative: round1(negative),
-        weighted: positive === null || negative === null ? null : round1((positive + negative) / 2),
-      },
-      perConcept,
-      seconds: Math.round((performance.now() - t0) / 100) / 10,
+      metrics: scored.metrics,
+      perConcept: scored.perConcept,
+      seconds: 0,
       rejected,
     };
+    if (options.corrections) {
+      const nameToId = new Map([...idToName].map(([id, name]) => [name, id]));
+      const falsePositives = queries.flatMap((q) => [...detected.get(q.file)!].filter((c) => !q.conceptsPresent.includes(c)).map((c) => ({ q, c })));
+      for (const { q, c } of falsePositives) {
+        await core.correct({ concept: nameToId.get(c)!, verdict: 'not', photo: { file: path.join(dir, q.file), origin: q.file } });
+      }
+      const after = await runQueries('after corrections');
+      let fixed = 0, lost = 0, added = 0;
+      for (const { q, c } of falsePositives) if (!after.get(q.file)!.has(c)) fixed++;
+      for (const q of queries) {
+        for (const c of detected.get(q.file)!) if (q.conceptsPresent.includes(c) && !after.get(q.file)!.has(c)) lost++;
+        for (const c of after.get(q.file)!) if (!q.conceptsPresent.includes(c) && !detected.get(q.file)!.has(c)) added++;
+      }
+      report.corrections = { applied: falsePositives.length, fixed, lostTruePositives: lost, newFalsePositives: added, metrics: score(conceptIds, queries, after).metrics };
+    }
+    report.seconds = Math.round((performance.now() - t0) / 100) / 10;
+    return report;
   } finally {
     await core.close();
     await rm(storeDir, { recursive: true, force: true });
   }
+}
+
+function score(conceptIds: readonly string[], queries: readonly DatasetRow[], detected: ReadonlyMap<string, ReadonlySet<string>>): Pick<EvalReport, 'metrics' | 'perConcept'> {
+  const perConcept: ConceptMetrics[] = conceptIds.map((concept) => {
+    let tp = 0, fp = 0, pos = 0, neg = 0;
+    for (const q of queries) {
+      const present = q.conceptsPresent.includes(concept);
+      const hit = detected.get(q.file)!.has(concept);
+      if (present) {
+        pos++;
+        if (hit) tp++;
+      } else {
+        neg++;
+        if (hit) fp++;
+      }
+    }
+    return {
+      concept,
+      precision: pct(tp + fp > 0 ? tp / (tp + fp) : null),
+      positive: pct(pos > 0 ? tp / pos : null),
+      negative: pct(neg > 0 ? (neg - fp) / neg : null),
+    };
+  });
+  const positive = mean(perConcept.map((c) => c.positive));
+  const negative = mean(perConcept.map((c) => c.negative));
+  const round1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  return {
+    metrics: {
+      precision: round1(mean(perConcept.map((c) => c.precision))),
+      positive: round1(positive),
+      negative: round1(negative),
+      weighted: positive === null || negative === null ? null : round1((positive + negative) / 2),
+    },
+    perConcept,
+  };
 }

@@ -66,7 +66,7 @@ async function download(url: string, target: string, sha256: string, options: Fe
       bytes += chunk.byteLength;
       if (bytes > maxBytes) throw new FamiliarError('MODEL_MISSING', `${url} is larger than ${maxBytes} bytes`);
       hash.update(chunk);
-      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     const actual = hash.digest('hex');
