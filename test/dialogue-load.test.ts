@@ -47,7 +47,7 @@ describe('many clients', () => {
       expect(ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('')).toBe(fake.answer);
     }
     expect(fake.requests.length - before).toBe(20);
-    expect(new Set(fake.requests.slice(before).map((r) => r.userText.match(/Question (\d+)/)?.[1])).size).toBe(20);
+    expect(new Set(fake.requests.slice(before).map((r) => r.userText.match(/<question>"Question (\d+)/)?.[1])).size).toBe(20);
     clients.forEach((c, i) => {
       const events = c.messages.filter((m) => m.type === 'event' && m.id === subs[i]);
       expect(events).toHaveLength(50);

@@ -1,7 +1,7 @@
 // Child process for memory-kill.test.ts: writes to a store as fast as it can and prints one line per
 // acknowledged (durable) write, until the test kills it with SIGKILL.
 import path from 'node:path';
-import { ConceptStore, SightingsLog } from '@familiar/memory';
+import { ConceptStore, Memory, SightingsLog } from '@familiar/memory';
 
 const [mode, dir] = process.argv.slice(2) as [string, string];
 
@@ -35,5 +35,19 @@ if (mode === 'concepts') {
     if (i % 2 === 0) log.end(s.id);
     await log.flush();
     process.stdout.write(`S ${s.id}\n`);
+  }
+}
+ else if (mode === 'memory') {
+  const memory = await Memory.open(dir);
+  const person = memory.concepts.findByName('Anna') ?? (await memory.concepts.add({ name: 'Anna', kind: 'person', views: [{ space: 'face', vector: unitVector(128), origin: 'anna.jpg' }] }));
+  for (let i = 0; ; i++) {
+    const note = await memory.notes.add({ conceptIds: [person.id], speaker: 'kill-test', text: `note ${process.pid}-${i}` });
+    process.stdout.write(`N ${note.id}\n`);
+    if (i % 3 === 0) {
+      const t = await memory.triggers.add({ conceptId: person.id, message: `hello ${i}`, createdBy: 'kill-test', once: false });
+      process.stdout.write(`T ${t.id}\n`);
+      await memory.preferences.merge(person.id, { likes: [`thing ${process.pid}-${i}`] });
+      process.stdout.write(`P thing ${process.pid}-${i}\n`);
+    }
   }
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConceptStore, SightingsLog } from '@familiar/memory';
+import { ConceptStore, Memory, SightingsLog } from '@familiar/memory';
 
 // kill -9 at an arbitrary moment must lose no acknowledged write and never corrupt the store (DESIGN §6).
 
@@ -74,6 +74,28 @@ describe('kill -9 safety', () => {
       for (const id of acked) expect(log.get(id)).toBeDefined();
       expect(log.recent({ limit: 10_000 }).every((s) => !s.open)).toBe(true);
       await log.close();
+    }
+  });
+
+  it('the memory facade keeps every acknowledged note, trigger and preference, and takes over the dead writer\'s lock', async () => {
+    const acked = { N: new Set<string>(), T: new Set<string>(), P: new Set<string>() };
+    for (let round = 0; round < 3; round++) {
+      for (const line of await runAndKill('memory', dir, 30)) {
+        const [kind, ...rest] = line.split(' ') as ['N' | 'T' | 'P', ...string[]];
+        acked[kind].add(rest.join(' '));
+      }
+      // The killed writer's lock is stale (dead pid): this open takes it over.
+      const memory = await Memory.open(dir);
+      const anna = memory.concepts.findByName('Anna')!;
+      const notes = new Set(memory.notes.forConcept(anna.id, 10_000).map((n) => n.id));
+      for (const id of acked.N) expect(notes.has(id)).toBe(true);
+      for (const id of acked.T) expect(memory.triggers.get(id)).toBeDefined();
+      const likes = new Set(memory.preferences.get(anna.id).likes.map((a) => a.text));
+      for (const text of acked.P) expect(likes.has(text)).toBe(true);
+      expect(memory.notes.report.droppedLines).toBeLessThanOrEqual(1);
+      expect(memory.triggers.report.quarantined).toBeUndefined();
+      expect(memory.preferences.report.quarantined).toBeUndefined();
+      await memory.close();
     }
   });
 });

@@ -20,6 +20,7 @@ export interface HarnessOptions {
   imageLimits?: ImageLimits;
   backend?: StaticBackend;
   env?: NodeJS.ProcessEnv;
+  httpHandler?: DialogueServerOptions['httpHandler'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -38,6 +39,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.chatModel !== undefined ? { chatModel: options.chatModel } : {}),
     ...(options.imageLimits ? { imageLimits: options.imageLimits } : {}),
     ...(options.env ? { env: options.env } : {}),
+    ...(options.httpHandler ? { httpHandler: options.httpHandler } : {}),
   });
   return { server, backend, url: server.url, close: () => server.close() };
 }

@@ -7,8 +7,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { REPO_ROOT } from '@familiar/config';
 import { FamiliarError, type Box, type ConceptKind, type ConceptSummary, type Match, type RgbImage, type SceneEvent } from '@familiar/contracts';
-import type { DialogueBackend, EnrolRequest, LastSeen, View } from '@familiar/dialogue';
+import type { CameraStats, DialogueBackend, EnrolRequest, View } from '@familiar/dialogue';
 import { decodeImage, readImageFile, resizeRgb } from '@familiar/image';
+import { StaticMemory } from './static-memory.ts';
 
 export const DATA_DIR = path.resolve(REPO_ROOT, '../shared/data');
 export const dataFile = (rel: string) => path.join(DATA_DIR, rel);
@@ -32,20 +33,21 @@ async function compose(tiles: Tile[], side: number): Promise<RgbImage> {
   return { width, height: side, data };
 }
 
-export class StaticBackend implements DialogueBackend {
-  readonly concepts = new Map<string, ConceptSummary>();
-  readonly views = new Map<string, View>();
-  readonly sightings = new Map<string, LastSeen>();
+export class StaticBackend extends StaticMemory implements DialogueBackend {
   readonly enrolments: EnrolRequest[] = [];
+  /** Per camera; tests may set fps and counters to see them reported. */
+  readonly stats = new Map<string, CameraStats>();
   private readonly uploads = new Map<string, Match[]>();
   private readonly listeners = new Set<(e: SceneEvent) => void>();
+  /** Unset: the server encodes currentView() itself; tests may set it to hand out their own snapshots. */
+  snapshot?: DialogueBackend['snapshot'];
   /** Adds a delay to recognise(), to test cancellation and concurrency. */
   recogniseDelayMs = 0;
 
   /**
    * Household: Billy (pet) and Mochi (pet) are in the living room; Anna (person) was seen in the hallway five
    * minutes ago; Piggy (object) was never seen. The hallway camera shows nothing enrolled. An upload of
-   * myvlm/billy_dog/billy_dog_11.jpg is recognised as Billy.
+   * myvlm/billy_dog/billy_dog_11.jpg is recognised as Billy. An unknown visitor, unknown-3, came 4 times this week.
    */
   static async create(): Promise<StaticBackend> {
     const b = new StaticBackend();
@@ -68,7 +70,13 @@ export class StaticBackend implements DialogueBackend {
     });
     const hall = await compose([{ file: 'dreambooth/can/00.jpg' }], side);
     b.views.set('hall', { cameraId: 'hall', room: 'hallway', capturedAt: Date.now(), image: hall, matches: [] });
-    b.sightings.set(anna.id, { cameraId: 'hall', room: 'hallway', at: Date.now() - 5 * 60_000, box: { xmin: 10, ymin: 10, xmax: 200, ymax: 470 } });
+    for (const [id, v] of b.views) {
+      b.stats.set(id, { id, room: v.room, state: 'streaming', fps: 0, counters: { captured: 1, processed: 1, dropped: 0 }, lastFrameAt: v.capturedAt, lastError: null });
+    }
+    const annaAt = Date.now() - 5 * 60_000;
+    b.addVisit({ conceptId: anna.id, cameraId: 'hall', room: 'hallway', firstSeen: annaAt, lastSeen: annaAt, box: { xmin: 10, ymin: 10, xmax: 200, ymax: 470 }, confidence: 0.8 });
+    const day = 24 * 3600_000;
+    b.unknownMap.set('unknown-3', { id: 'unknown-3', firstSeen: Date.now() - 6 * day, lastSeen: Date.now() - 3600_000, visits: 4, visitsLast7Days: 4, viewCount: 6, lastCameraId: 'hall' });
 
     const upload = (await readImageFile(dataFile('myvlm/billy_dog/billy_dog_11.jpg'))).image;
     b.uploads.set(fingerprint(upload), [b.match(billy, { xmin: 0.03 * upload.width, ymin: 0.15 * upload.height, xmax: 0.97 * upload.width, ymax: 0.8 * upload.height }, 0.88)]);
@@ -121,7 +129,7 @@ export class StaticBackend implements DialogueBackend {
 
   async forget(id: string): Promise<void> {
     if (!this.concepts.delete(id)) throw new FamiliarError('CONCEPT_NOT_FOUND', `no concept ${id}`);
-    this.sightings.delete(id);
+    this.forgetMemory(id);
     for (const v of this.views.values()) v.matches = v.matches.filter((m) => m.conceptId !== id);
   }
 
@@ -136,13 +144,49 @@ export class StaticBackend implements DialogueBackend {
     return this.uploads.get(fingerprint(image)) ?? [];
   }
 
-  lastSeen(conceptId: string): LastSeen | null {
-    return this.sightings.get(conceptId) ?? null;
-  }
-
   subscribe(listener: (e: SceneEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Shows a new frame on a camera, as the pipeline would after a camera delivered it: side-by-side square tiles
+   * of real photos, `recognised` concepts boxed inside their tile (named concepts must be enrolled), and the
+   * scene events for who appeared, moved and left.
+   */
+  async replay(cameraId: string, files: string[], recognised: { name: string; tile: number; confidence: number }[], side = 480): Promise<void> {
+    const before = this.views.get(cameraId);
+    if (!before) throw new Error(`no camera ${cameraId}`);
+    const image = await compose(files.map((file) => ({ file })), side);
+    const margin = side * 0.05;
+    const matches = recognised.map((r) =>
+      this.match(this.byName(r.name), { xmin: r.tile * side + margin, ymin: margin, xmax: (r.tile + 1) * side - margin, ymax: side - margin }, r.confidence),
+    );
+    const at = Date.now();
+    this.views.set(cameraId, { ...before, capturedAt: at, image, matches });
+    const stats = this.stats.get(cameraId)!;
+    stats.counters.captured++;
+    stats.counters.processed++;
+    stats.lastFrameAt = at;
+    const event = (type: SceneEvent['type'], m: Match, box: Box | null): SceneEvent => ({
+      type,
+      cameraId,
+      room: before.room,
+      at,
+      conceptId: m.conceptId,
+      name: m.name,
+      kind: m.kind,
+      box,
+      confidence: m.confidence,
+      trackId: `${cameraId}:${m.conceptId}`,
+    });
+    for (const m of before.matches) if (!matches.some((n) => n.conceptId === m.conceptId)) this.emit(event('left', m, null));
+    for (const m of matches) this.emit(event(before.matches.some((o) => o.conceptId === m.conceptId) ? 'moved' : 'appeared', m, m.box));
+    this.observe(cameraId, before.room, at, before.matches, matches);
+  }
+
+  cameras(): CameraStats[] {
+    return [...this.stats.values()].map((c) => ({ ...c, counters: { ...c.counters } }));
   }
 
   /** Emits a scene event to the subscribers, as the perception pipeline would. */

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   MODEL_LOAD_FAILED: 'ONNX Runtime could not create a session for a model.',
   PROVIDER_UNAVAILABLE: 'The requested execution provider cannot be used on this build or device.',
   INFERENCE_FAILED: 'A model run failed.',
+  ENGINE_UNAVAILABLE: 'The recognition engine is restarting after a failure; try again shortly.',
   IMAGE_INVALID: 'The input is not a decodable image (corrupt, truncated or another format).',
   IMAGE_TOO_LARGE: 'The image exceeds the configured byte or pixel limits.',
   IMAGE_TOO_SMALL: 'The image is smaller than the minimum usable size.',

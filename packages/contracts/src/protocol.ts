@@ -8,7 +8,7 @@
  * connection, that the server echoes in the command's `result` and in every `event` it produces.
  * Wire field names are snake_case.
  */
-import type { Box, ConceptKind } from './types.ts';
+import type { Box, ConceptKind, Thresholds } from './types.ts';
 import type { ErrorCode } from './errors.ts';
 
 /** Bumped on any incompatible change of the messages below. */
@@ -43,6 +43,8 @@ export interface SceneEvent {
   /** In source pixels; null when unknown (e.g. on `left`). */
   box: Box | null;
   confidence: number;
+  /** The tracker's id of this someone or something, stable while it stays in view (unique across cameras). */
+  trackId?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -126,12 +128,169 @@ export interface SceneSubscribeCommand {
   camera_id?: string;
 }
 
+/** The latest frame of a camera (the default camera when absent) as JPEG, with who and what is in it. */
+export interface CameraSnapshotCommand {
+  id: number;
+  type: 'camera/snapshot';
+  camera_id?: string;
+}
+
 export interface UnsubscribeCommand {
   id: number;
   type: 'unsubscribe';
   /** The id of the scene/subscribe command. */
   subscription: number;
 }
+
+// ---- memory beyond identity (sightings, notes, triggers, preferences, corrections, unknown visitors)
+
+/** Where and when a concept was last seen, answered from sightings (no LVLM). */
+export interface MemoryLastSeenCommand {
+  id: number;
+  type: 'memory/last_seen';
+  concept_id: string;
+}
+
+/** Visits, newest first. */
+export interface MemorySightingsCommand {
+  id: number;
+  type: 'memory/sightings';
+  /** Only this concept's visits; null: only unknown persons; absent: everyone. */
+  concept_id?: string | null;
+  camera_id?: string;
+  /** Only visits that lasted until at least this time (epoch ms). */
+  since?: number;
+  /** At most this many (default 20). */
+  limit?: number;
+}
+
+/** Stores something a household member said about concepts. */
+export interface NotesAddCommand {
+  id: number;
+  type: 'notes/add';
+  text: string;
+  /** The concepts it is about; found in the text when absent. */
+  concept_ids?: string[];
+  /** Who said it; defaults to the member bound to the token. */
+  speaker?: string;
+  camera_id?: string;
+}
+
+export interface NotesListCommand {
+  id: number;
+  type: 'notes/list';
+  concept_id: string;
+  limit?: number;
+}
+
+/** "What was I doing when I last mentioned Grandma?" */
+export interface MemoryLastMentionCommand {
+  id: number;
+  type: 'memory/last_mention';
+  concept_id: string;
+}
+
+/** A reminder: structured (concept_id + message) or free text parsed by the runtime (text). */
+export interface TriggersAddCommand {
+  id: number;
+  type: 'triggers/add';
+  /** "if Grandma shows up, remind me to call the doctor". Exclusive with concept_id / message / once / room. */
+  text?: string;
+  concept_id?: string;
+  message?: string;
+  /** Fire once (default) or every time the concept appears. */
+  once?: boolean;
+  /** Only when the concept appears in this room. */
+  room?: string;
+  /** Household member the reminder is for; defaults to the token's member, else the token's name. */
+  created_by?: string;
+}
+
+export interface TriggersListCommand {
+  id: number;
+  type: 'triggers/list';
+}
+
+/** Role control, or the member the trigger was created by. */
+export interface TriggersCancelCommand {
+  id: number;
+  type: 'triggers/cancel';
+  trigger_id: string;
+}
+
+export interface PreferencesGetCommand {
+  id: number;
+  type: 'preferences/get';
+  concept_id: string;
+}
+
+/** Replaces a person's liked / disliked attributes (role control, or that person's own token). */
+export interface PreferencesSetCommand {
+  id: number;
+  type: 'preferences/set';
+  concept_id: string;
+  likes: string[];
+  dislikes: string[];
+}
+
+/** A free-form comment turned into liked / disliked attributes and merged (role control, or that person's own token). */
+export interface PreferencesCommentCommand {
+  id: number;
+  type: 'preferences/comment';
+  concept_id: string;
+  comment: string;
+}
+
+/** "That is (not) Billy" about an uploaded image or a camera's current frame (role control). */
+export interface ConceptsCorrectCommand {
+  id: number;
+  type: 'concepts/correct';
+  concept_id: string;
+  verdict: 'is' | 'not';
+  /** Base64 image. Exactly one of image / camera_id. */
+  image?: string;
+  camera_id?: string;
+  /** The region the verdict is about (image or frame pixels). */
+  box?: Box;
+}
+
+export interface UnknownsListCommand {
+  id: number;
+  type: 'unknowns/list';
+}
+
+/** Enrols an unknown visitor as a person with the face views gathered so far (role control). */
+export interface UnknownsNameCommand {
+  id: number;
+  type: 'unknowns/name';
+  unknown_id: string;
+  name: string;
+  context?: string;
+}
+
+/** Forgets an unknown visitor (role control). */
+export interface UnknownsDismissCommand {
+  id: number;
+  type: 'unknowns/dismiss';
+  unknown_id: string;
+}
+
+export type MemoryCommand =
+  | MemoryLastSeenCommand
+  | MemorySightingsCommand
+  | NotesAddCommand
+  | NotesListCommand
+  | MemoryLastMentionCommand
+  | TriggersAddCommand
+  | TriggersListCommand
+  | TriggersCancelCommand
+  | PreferencesGetCommand
+  | PreferencesSetCommand
+  | PreferencesCommentCommand
+  | ConceptsCorrectCommand
+  | UnknownsListCommand
+  | UnknownsNameCommand
+  | UnknownsDismissCommand;
 
 export type ClientCommand =
   | PingCommand
@@ -143,7 +302,9 @@ export type ClientCommand =
   | AskCommand
   | AskCancelCommand
   | SceneSubscribeCommand
-  | UnsubscribeCommand;
+  | UnsubscribeCommand
+  | CameraSnapshotCommand
+  | MemoryCommand;
 
 export type CommandType = ClientCommand['type'];
 
@@ -211,6 +372,8 @@ export interface WireConcept {
   created_at: number;
   updated_at: number;
   view_count: number;
+  /** Per embedding space, the similarity a match must reach (calibrated at enrolment). */
+  thresholds: Thresholds;
 }
 
 export interface WireLastSeen {
@@ -219,6 +382,10 @@ export interface WireLastSeen {
   /** Epoch milliseconds. */
   at: number;
   box: Box;
+  /** When that visit began (epoch ms), when memory keeps visits. */
+  first_seen?: number;
+  /** Names of the others seen on that camera during the visit. */
+  with_others?: string[];
 }
 
 /** A concept the answer was grounded on: it was in view and drawn in `colour`. */
@@ -254,6 +421,12 @@ export interface AskResult {
   not_in_view: NotInView[];
   /** Why the LVLM was not used, when it was configured but failed. */
   lvlm_error?: WireError;
+  /** Reminders that fired for the asker since their last answer; the answer begins with them. */
+  reminders?: ReminderFiredEvent[];
+  /** The reminder this question created ("remind me when…"). */
+  trigger?: WireTrigger;
+  /** The note that stored this question (it named enrolled concepts). */
+  note_id?: string;
 }
 
 export interface ConceptsListResult {
@@ -281,13 +454,58 @@ export interface UnsubscribeResult {
   unsubscribed: boolean;
 }
 
+/** A camera and how its pipeline is keeping up. */
+export interface WireCameraStats {
+  id: string;
+  room: string;
+  /** The source's state (starting, streaming, stalled, restarting, failed, stopped). */
+  state: string;
+  /** Frames processed per second, measured over the last frames. */
+  fps: number;
+  frames_captured: number;
+  frames_processed: number;
+  /** Frames skipped because the pipeline was busy or over the fps cap (latest frame wins). */
+  frames_dropped: number;
+  /** capturedAt of the last processed frame; null before the first. */
+  last_frame_at: number | null;
+  last_error: string | null;
+}
+
 export interface StatusResult {
   protocol: number;
   uptime_s: number;
   clients: number;
   asks_in_flight: number;
   lvlm: { configured: boolean; model: string | null };
+  /** Every configured camera; empty when the backend does not report cameras. */
+  cameras: WireCameraStats[];
   backend: Record<string, unknown>;
+}
+
+/** Someone or something in a snapshot; the same fields as a scene event. */
+export interface WireSceneEntity {
+  /** Present when the pipeline tracks identities across frames (matches scene events' track_id). */
+  track_id?: string;
+  /** null for someone or something not recognised. */
+  concept_id: string | null;
+  name: string | null;
+  concept_kind: ConceptKind | null;
+  /** In frame pixels (`width` × `height`), like scene-event boxes and the enrol box. */
+  box: Box;
+  confidence: number;
+}
+
+/** Result of `camera/snapshot`. */
+export interface SnapshotResult {
+  camera_id: string;
+  room: string;
+  captured_at: number;
+  /** Size of the frame in the pixels boxes use; the JPEG may be smaller (same aspect ratio). */
+  width: number;
+  height: number;
+  /** Base64 JPEG of the frame, without boxes. */
+  jpeg: string;
+  entities: WireSceneEntity[];
 }
 
 /** A piece of an ask's answer, in order; the final result carries the whole answer. */
@@ -309,6 +527,171 @@ export interface SceneChangeEvent {
   concept_kind: ConceptKind | null;
   box: Box | null;
   confidence: number;
+  /** Stable while it stays in view; present when the pipeline tracks identities. */
+  track_id?: string;
 }
 
-export type ServerEvent = AskDeltaEvent | SceneChangeEvent;
+/** A reminder (trigger) fired: its concept appeared. Sent on scene subscriptions. */
+export interface ReminderFiredEvent {
+  kind: 'reminder';
+  trigger_id: string;
+  concept_id: string;
+  name: string;
+  message: string;
+  camera_id: string;
+  room: string;
+  at: number;
+  /** Who the reminder is for. */
+  created_by: string;
+  /** The reminder as a sentence ("Reminder: Grandma came into the living room just now — Remember to call the doctor."). */
+  text: string;
+}
+
+export type ServerEvent = AskDeltaEvent | SceneChangeEvent | ReminderFiredEvent;
+
+// ---- memory payloads
+
+/** One visit of a concept (or an unknown person) to a camera's view. */
+export interface WireSighting {
+  id: string;
+  /** null for an unknown person. */
+  concept_id: string | null;
+  name: string | null;
+  camera_id: string;
+  room: string;
+  first_seen: number;
+  last_seen: number;
+  /** In frame pixels. */
+  box: Box;
+  confidence: number;
+  /** Still in view. */
+  ongoing: boolean;
+  /** Names of the others seen on that camera during the visit. */
+  with_others: string[];
+}
+
+export interface WireNote {
+  id: string;
+  concept_ids: string[];
+  /** Who said it (a member name, or a person concept id); null when unknown. */
+  speaker: string | null;
+  text: string;
+  at: number;
+  camera_id?: string;
+  room?: string;
+}
+
+export interface WireMentionRecall {
+  note: WireNote;
+  /** Where the speaker was seen around that time. */
+  speaker_seen: { camera_id: string; room: string; at: number } | null;
+  /** Who / what was in view of that camera around that time. */
+  in_view: string[];
+}
+
+export interface WireTrigger {
+  id: string;
+  concept_id: string;
+  name: string;
+  message: string;
+  once: boolean;
+  room?: string;
+  created_by: string;
+  created_at: number;
+  fired_count: number;
+  last_fired_at?: number;
+}
+
+export interface WirePreference {
+  text: string;
+  /** extracted: from a comment; edited: set by the member. */
+  source: 'extracted' | 'edited';
+  at: number;
+}
+
+export interface WirePreferences {
+  concept_id: string;
+  likes: WirePreference[];
+  dislikes: WirePreference[];
+}
+
+export interface WireUnknown {
+  /** `unknown-N` */
+  id: string;
+  first_seen: number;
+  last_seen: number;
+  visits: number;
+  visits_last_7_days: number;
+  view_count: number;
+  last_camera_id?: string;
+  /** "unknown-3, seen 4 times this week" */
+  summary: string;
+}
+
+/** Result of memory/last_seen. */
+export interface LastSeenResult {
+  concept_id: string;
+  name: string;
+  /** The latest visit; null if never seen. */
+  sighting: WireSighting | null;
+  /** The answer as a sentence. */
+  answer: string;
+}
+
+export interface SightingsResult {
+  sightings: WireSighting[];
+}
+
+export interface NoteResult {
+  note: WireNote;
+}
+
+export interface NotesListResult {
+  notes: WireNote[];
+}
+
+/** Result of memory/last_mention. */
+export interface LastMentionResult {
+  concept_id: string;
+  name: string;
+  /** null if nobody has mentioned it. */
+  mention: WireMentionRecall | null;
+  answer: string;
+}
+
+export interface TriggerResult {
+  trigger: WireTrigger;
+}
+
+export interface TriggersListResult {
+  triggers: WireTrigger[];
+}
+
+export interface PreferencesResult {
+  preferences: WirePreferences;
+}
+
+/** Result of preferences/comment. */
+export interface PreferencesCommentResult {
+  preferences: WirePreferences;
+  /** What was found in the comment. */
+  extracted: { likes: string[]; dislikes: string[] };
+  /** lvlm: the vision-language model extracted them; rules: the deterministic extractor (no LVLM, or it failed). */
+  extractor: 'lvlm' | 'rules';
+  /** Why the LVLM's extraction was not used, when it was configured. */
+  lvlm_error?: WireError;
+}
+
+export interface CorrectResult {
+  concept: WireConcept;
+  /** The concept's views after the correction. */
+  views: number;
+}
+
+export interface UnknownsListResult {
+  unknowns: WireUnknown[];
+}
+
+export interface UnknownDismissResult {
+  unknown_id: string;
+}

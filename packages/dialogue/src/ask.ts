@@ -1,9 +1,23 @@
-import { FamiliarError, toFamiliarError, type AskMode, type AskResult, type ConceptSummary, type Match, type RgbImage } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskMode, type AskResult, type ConceptSummary, type Match, type RgbImage, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
-import type { DialogueBackend, LastSeen } from './backend.ts';
-import { groundedAnswer, notInViewSentence, type GroundedReason } from './grounded.ts';
+import type { DialogueBackend } from './backend.ts';
+import {
+  groundedAnswer,
+  lastMentionAnswer,
+  notInViewSentence,
+  reminderSentence,
+  sightingVisit,
+  timeAgo,
+  triggerConfirmation,
+  type GroundedReason,
+  type LastVisit,
+} from './grounded.ts';
+import { isLastMentionQuestion, isReminderRequest } from './intents.ts';
 import type { ChatModel } from './lvlm.ts';
-import { buildAnswerMessages, buildCaptionMessages, findMentions, sanitiseText, PROMPT_LIMITS, type PromptEntity } from './prompt.ts';
+import type { ReminderEvent } from './memory-backend.ts';
+import { toWireReminder, toWireTrigger } from './memory-wire.ts';
+import { buildAnswerMessages, buildCaptionMessages, findMentions, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
+import { memberKey, type ReminderInbox } from './reminders.ts';
 import { toWireLastSeen } from './wire.ts';
 
 export interface AskerOptions {
@@ -14,6 +28,10 @@ export interface AskerOptions {
   overlay: Pick<OverlayOptions, 'labels' | 'fontFile' | 'maxSide' | 'jpegQuality'>;
   /** Default of AskRequest.mode. */
   captionFirst: boolean;
+  /** Fired reminders waiting for their creator's next answer; none are delivered without it. */
+  reminders?: ReminderInbox;
+  /** Memory trouble that does not fail an answer (a note not stored) is reported here. */
+  log?: (entry: { level: 'warn'; msg: string; code: string; error: string }) => void;
   now?: () => number;
 }
 
@@ -22,8 +40,11 @@ export interface AskRequest {
   question: string;
   cameraId?: string | undefined;
   image?: RgbImage | undefined;
+  /** The household member asking (a name): the speaker of the stored note, who reminders are for. */
   asker?: string | undefined;
   mode?: AskMode | undefined;
+  /** The client's (token's) name: who reminders are for when there is no asker. */
+  client?: string | undefined;
 }
 
 export interface AskCallbacks {
@@ -47,14 +68,48 @@ function checkCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new FamiliarError('CANCELLED', 'the question was cancelled');
 }
 
+/** The enrolled person a member name refers to. */
+function personNamed(concepts: readonly ConceptSummary[], member: string | undefined): ConceptSummary | undefined {
+  if (!member) return undefined;
+  const key = memberKey(member);
+  return concepts.find((c) => c.kind === 'person' && memberKey(c.name) === key);
+}
+
+/**
+ * A note's speaker as a name (a person concept id becomes its name) and whether it is `asker` (by name, or
+ * by the asker's person concept id).
+ */
+export function mentionSpeaker(speaker: string | null, concepts: readonly ConceptSummary[], asker: string | undefined): { name: string | null; you: boolean } {
+  if (speaker === null) return { name: null, you: false };
+  const name = concepts.find((c) => c.id === speaker)?.name ?? speaker;
+  return { name, you: asker !== undefined && (memberKey(name) === memberKey(asker) || speaker === personNamed(concepts, asker)?.id) };
+}
+
+/** What one ask knows before it answers. */
+interface AskContext {
+  concepts: ConceptSummary[];
+  mentioned: ConceptSummary[];
+  /** The asker's own person concept, if enrolled. */
+  askerConcept: ConceptSummary | undefined;
+  /** Reminders this answer delivers (taken from the inbox). */
+  reminders: ReminderEvent[];
+  now: number;
+  emit: (text: string) => void;
+  streamed: () => boolean;
+}
+
 /**
  * Answers questions by visually prompting an LVLM (PeKit): the view with one coloured box per recognised
- * concept, and "the entity enclosed in a {colour} box is called {name}" + what the household said about it.
- * Concepts the question names that are not in view get an honest "I don't see X right now" with their last
- * sighting, never a guess, and are not sent to the LVLM. With no LVLM, or when it fails before sending any
- * text, the grounded responder answers from recognition and memory (result.source = 'grounded',
- * result.lvlm_error says why). A failure after text was streamed is thrown (the client already has part of
- * an answer; a different answer appended would be worse).
+ * concept, and "the entity enclosed in a {colour} box is called {name}" + what the household said about it
+ * (context, recent notes, a person's preferences). Concepts the question names that are not in view get an
+ * honest "I don't see X right now" with their last visit, never a guess, and are not sent to the LVLM. With
+ * no LVLM, or when it fails before sending any text, the grounded responder answers from recognition and
+ * memory (result.source = 'grounded', result.lvlm_error says why). A failure after text was streamed is
+ * thrown (the client already has part of an answer; a different answer appended would be worse).
+ *
+ * Memory beyond identity: a question that names enrolled concepts is stored as a note (speaker = asker);
+ * "remind me when…" creates a trigger; "what was I doing when I last mentioned X?" is answered from notes
+ * and sightings; reminders that fired for the asker open the answer.
  */
 export class Asker {
   private readonly now: () => number;
@@ -64,14 +119,38 @@ export class Asker {
   }
 
   async ask(req: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
-    const { backend } = this.options;
-    const { signal } = callbacks;
+    const concepts = this.options.backend.listConcepts();
+    const askerConcept = personNamed(concepts, req.asker);
+    const owner = req.asker ?? req.client;
+    const reminders = owner && this.options.reminders ? this.options.reminders.take([owner, ...(askerConcept ? [askerConcept.id] : [])]) : [];
     let streamed = false;
-    const emit = (text: string) => {
-      if (!text) return;
-      streamed = true;
-      callbacks.onDelta?.(text);
+    const ctx: AskContext = {
+      concepts,
+      mentioned: findMentions(req.question, concepts),
+      askerConcept,
+      reminders,
+      now: this.now(),
+      emit: (text) => {
+        if (!text) return;
+        streamed = true;
+        callbacks.onDelta?.(text);
+      },
+      streamed: () => streamed,
     };
+    try {
+      if (isReminderRequest(req.question)) return await this.createReminder(req, ctx);
+      if (ctx.mentioned.length > 0 && isLastMentionQuestion(req.question)) return await this.recallMention(req, ctx);
+      return await this.answerView(req, ctx, callbacks.signal);
+    } catch (err) {
+      // Delivered only with an answer that arrived.
+      this.options.reminders?.restore(reminders);
+      throw err;
+    }
+  }
+
+  private async answerView(req: AskRequest, ctx: AskContext, signal: AbortSignal | undefined): Promise<AskResult> {
+    const { backend } = this.options;
+    const { emit, mentioned, now } = ctx;
 
     let image: RgbImage;
     let matches: Match[];
@@ -88,15 +167,12 @@ export class Asker {
     }
     checkCancelled(signal);
 
-    const concepts = backend.listConcepts();
-    const byId = new Map<string, ConceptSummary>(concepts.map((c) => [c.id, c]));
+    const byId = new Map<string, ConceptSummary>(ctx.concepts.map((c) => [c.id, c]));
     const shown = selectMatches(matches, image.width, image.height);
     const shownIds = new Set(shown.map((m) => m.conceptId));
-    const mentioned = findMentions(req.question, concepts);
-    const absent = mentioned
-      .filter((c) => !shownIds.has(c.id))
-      .map((c) => ({ concept: c, lastSeen: safeLastSeen(backend, c.id) }));
+    const absent = await Promise.all(mentioned.filter((c) => !shownIds.has(c.id)).map(async (c) => ({ concept: c, lastSeen: await this.lastVisit(c.id) })));
     const mentionedInView = shown.filter((m) => mentioned.some((c) => c.id === m.conceptId));
+    const noteId = await this.storeNote(req, ctx, cameraId);
 
     // Names and context as memory has them now (a rename since the frame was recognised wins).
     const entities: PromptEntity[] = shown.map((m, i) => ({
@@ -117,19 +193,22 @@ export class Asker {
       camera_id: cameraId,
       room,
       captured_at: capturedAt,
-      not_in_view: absent.map((a) => ({ concept_id: a.concept.id, name: a.concept.name, last_seen: a.lastSeen ? toWireLastSeen(a.lastSeen) : null })),
+      not_in_view: absent.map((a) => ({ concept_id: a.concept.id, name: a.concept.name, last_seen: a.lastSeen ? toWireLastVisit(a.lastSeen) : null })),
+      ...memoryFields(ctx, noteId),
     };
+    const remindersText = '';
 
     const grounded = (reason: GroundedReason, lvlmError?: FamiliarError): AskResult => {
-      const answer = groundedAnswer({
+      const text = groundedAnswer({
         matches: shown,
         imageWidth: image.width,
         room,
         mentionedInView,
         absent: absent.map((a) => ({ name: a.concept.name, lastSeen: a.lastSeen })),
         reason,
-        now: this.now(),
+        now,
       });
+      const answer = [remindersText, text].filter(Boolean).join(' ');
       emit(answer);
       return {
         answer,
@@ -146,6 +225,16 @@ export class Asker {
     const lvlm = this.options.lvlm;
     if (!lvlm) return grounded('no-lvlm');
 
+    // What the household said about them lately, and what the people here (and the asker) like.
+    await Promise.all(
+      shown.map(async (m, i) => {
+        entities[i]!.notes = await this.recentNotes(m.conceptId, noteId, byId);
+        if (m.kind === 'person') entities[i]!.preferences = await this.preferenceLists(m.conceptId);
+      }),
+    );
+    const askerPreferences = ctx.askerConcept && !shownIds.has(ctx.askerConcept.id) ? await this.preferenceLists(ctx.askerConcept.id) : undefined;
+    checkCancelled(signal);
+
     // renderOverlay colours items in palette order, the same order `entities` took its colours from.
     const overlay = await renderOverlay(
       image,
@@ -155,22 +244,22 @@ export class Asker {
     checkCancelled(signal);
     const imageUrl = `data:image/jpeg;base64,${Buffer.from(overlay.jpeg).toString('base64')}`;
     const absentNames = absent.map((a) => a.concept.name);
-    const prefix = absent.map((a) => notInViewSentence(a.concept.name, a.lastSeen, this.now())).join(' ');
+    const prefix = [remindersText, ...absent.map((a) => notInViewSentence(a.concept.name, a.lastSeen, now))].filter(Boolean).join(' ');
 
     let answer = '';
     try {
       let caption: string | undefined;
       if ((req.mode ?? (this.options.captionFirst ? 'caption_first' : 'direct')) === 'caption_first') {
-        caption = (await lvlm.chat(buildCaptionMessages({ imageUrl, entities, asker: req.asker, absent: absentNames }), { signal })).text;
+        caption = (await lvlm.chat(buildCaptionMessages({ imageUrl, entities, asker: req.asker, absent: absentNames, askerPreferences }), { signal })).text;
         caption = sanitiseText(caption, PROMPT_LIMITS.caption) || undefined;
       }
-      const messages = buildAnswerMessages({ imageUrl, entities, question: req.question, asker: req.asker, absent: absentNames, caption });
+      const messages = buildAnswerMessages({ imageUrl, entities, question: req.question, asker: req.asker, absent: absentNames, caption, askerPreferences });
       let first = true;
       const reply = await lvlm.chat(messages, {
         signal,
         onDelta: (text) => {
-          // The honest part about absent concepts goes out only once the model has started answering, so a
-          // failure before that can still fall back to the grounded responder cleanly.
+          // The honest part about absent concepts (and the reminders) goes out only once the model has
+          // started answering, so a failure before that can still fall back to the grounded responder cleanly.
           if (first && prefix) {
             emit(`${prefix} `);
             answer += `${prefix} `;
@@ -185,17 +274,109 @@ export class Asker {
     } catch (err) {
       const e = toFamiliarError(err);
       if (e.code === 'CANCELLED' || signal?.aborted) throw new FamiliarError('CANCELLED', 'the question was cancelled', { cause: err });
-      if (!streamed && (e.code === 'LVLM_UNAVAILABLE' || e.code === 'LVLM_TIMEOUT' || e.code === 'LVLM_BAD_RESPONSE')) return grounded('lvlm-failed', e);
+      if (!ctx.streamed() && (e.code === 'LVLM_UNAVAILABLE' || e.code === 'LVLM_TIMEOUT' || e.code === 'LVLM_BAD_RESPONSE')) return grounded('lvlm-failed', e);
       throw e;
+    }
+  }
+
+  /** "Remind me when…": the runtime parses the sentence into a trigger; the answer confirms it or says why not. */
+  private async createReminder(req: AskRequest, ctx: AskContext): Promise<AskResult> {
+    let text: string;
+    let trigger: AskResult['trigger'];
+    try {
+      const t = await this.options.backend.addTrigger({ text: req.question, createdBy: req.asker ?? req.client ?? 'unknown' });
+      trigger = toWireTrigger(t);
+      text = triggerConfirmation(t);
+    } catch (err) {
+      const e = toFamiliarError(err);
+      if (e.code === 'INTERNAL') throw e;
+      text = `I couldn't set that reminder: ${sanitiseText(e.message, PROMPT_LIMITS.note)}`;
+    }
+    const noteId = await this.storeNote(req, ctx, req.cameraId ?? null);
+    return this.memoryAnswer(ctx, text, { ...memoryFields(ctx, noteId), ...(trigger && { trigger }) });
+  }
+
+  /** "What was I doing when I last mentioned Grandma?" from notes and sightings; then this question becomes the latest mention. */
+  private async recallMention(req: AskRequest, ctx: AskContext): Promise<AskResult> {
+    const concept = ctx.mentioned[0]!;
+    const recall = await this.options.backend.lastMention(concept.id);
+    const speaker = mentionSpeaker(recall?.note.speaker ?? null, ctx.concepts, req.asker);
+    const text = lastMentionAnswer(concept.name, recall, speaker.name, speaker.you, ctx.now);
+    const noteId = await this.storeNote(req, ctx, req.cameraId ?? null);
+    return this.memoryAnswer(ctx, text, memoryFields(ctx, noteId));
+  }
+
+  private memoryAnswer(ctx: AskContext, text: string, extra: Partial<AskResult>): AskResult {
+    const answer = [...ctx.reminders.map((r) => reminderSentence(r, ctx.now)), text].join(' ');
+    ctx.emit(answer);
+    return { answer, source: 'grounded', camera_id: null, room: null, captured_at: null, grounded_on: [], not_in_view: [], ...extra };
+  }
+
+  /** Stores a question that names enrolled concepts as a note; memory trouble costs the note, not the answer. */
+  private async storeNote(req: AskRequest, ctx: AskContext, cameraId: string | null): Promise<string | undefined> {
+    if (ctx.mentioned.length === 0) return undefined;
+    try {
+      const note = await this.options.backend.addNote({
+        text: req.question,
+        speaker: req.asker ?? null,
+        conceptIds: ctx.mentioned.map((c) => c.id),
+        ...(cameraId !== null && { cameraId }),
+      });
+      return note.id;
+    } catch (err) {
+      const e = toFamiliarError(err);
+      this.options.log?.({ level: 'warn', msg: 'question not stored as a note', code: e.code, error: e.message });
+      return undefined;
+    }
+  }
+
+  /** The concept's latest visit (with how long and who else), or at least its last sighting; null on memory trouble. */
+  private async lastVisit(conceptId: string): Promise<LastVisit | null> {
+    const { backend } = this.options;
+    try {
+      const [visit] = await backend.sightings({ conceptId, limit: 1 });
+      return visit ? sightingVisit(visit) : backend.lastSeen(conceptId);
+    } catch {
+      // Memory trouble must not turn an honest "not here" into an error.
+      return null;
+    }
+  }
+
+  /** Recent notes about a concept for its prompt line, without the note this question just made. */
+  private async recentNotes(conceptId: string, exclude: string | undefined, byId: ReadonlyMap<string, ConceptSummary>): Promise<PromptNote[]> {
+    try {
+      const notes = await this.options.backend.notes(conceptId, PROMPT_LIMITS.notesPerConcept + 1);
+      return notes
+        .filter((n) => n.id !== exclude)
+        .slice(0, PROMPT_LIMITS.notesPerConcept)
+        .map((n) => ({ text: n.text, speaker: n.speaker === null ? null : (byId.get(n.speaker)?.name ?? n.speaker), when: timeAgo(n.at, this.now()) }));
+    } catch {
+      return [];
+    }
+  }
+
+  private async preferenceLists(conceptId: string): Promise<PromptPreferences | undefined> {
+    try {
+      const p = await this.options.backend.preferences(conceptId);
+      return { likes: p.likes.map((a) => a.text), dislikes: p.dislikes.map((a) => a.text) };
+    } catch {
+      return undefined;
     }
   }
 }
 
-function safeLastSeen(backend: DialogueBackend, conceptId: string): LastSeen | null {
-  try {
-    return backend.lastSeen(conceptId);
-  } catch {
-    // Memory trouble must not turn an honest "not here" into an error.
-    return null;
-  }
+/** The memory fields of an AskResult: reminders delivered, the note stored. */
+function memoryFields(ctx: AskContext, noteId: string | undefined): Pick<AskResult, 'reminders' | 'note_id'> {
+  return {
+    ...(ctx.reminders.length > 0 && { reminders: ctx.reminders.map((r) => toWireReminder(r, ctx.now)) }),
+    ...(noteId !== undefined && { note_id: noteId }),
+  };
+}
+
+function toWireLastVisit(v: LastVisit): WireLastSeen {
+  return {
+    ...toWireLastSeen(v),
+    ...(v.firstSeen !== undefined && { first_seen: v.firstSeen }),
+    ...(v.withOthers !== undefined && { with_others: [...v.withOthers] }),
+  };
 }

@@ -1,4 +1,5 @@
 import type { Box, ConceptKind, ConceptSummary, Match, RgbImage, SceneEvent } from '@familiar/contracts';
+import type { MemoryBackend } from './memory-backend.ts';
 
 /** A camera's latest frame with what was recognised in it. */
 export interface View {
@@ -9,6 +10,45 @@ export interface View {
   image: RgbImage;
   /** Recognised concepts, boxes in `image` pixels; at most one per concept. */
   matches: Match[];
+}
+
+/** A camera and how its pipeline keeps up (the runtime's per-camera status fits this shape). */
+export interface CameraStats {
+  id: string;
+  room: string;
+  /** The source's state: starting, streaming, stalled, restarting, failed, stopped. */
+  state: string;
+  /** Frames processed per second, measured over the last frames. */
+  fps: number;
+  counters: { captured: number; processed: number; dropped: number };
+  /** capturedAt of the last processed frame. */
+  lastFrameAt: number | null;
+  lastError: string | null;
+}
+
+/** Someone or something in a camera's frame (a recognised Match fits this shape; so does a tracker's SceneTrack). */
+export interface SnapshotEntity {
+  trackId?: string | undefined;
+  conceptId: string | null;
+  name: string | null;
+  kind: ConceptKind | null;
+  /** In frame pixels. */
+  box: Box;
+  confidence: number;
+}
+
+/** A camera's latest frame as the camera delivered it, for showing to people (the web console). */
+export interface Snapshot {
+  cameraId: string;
+  room: string;
+  /** Epoch milliseconds. */
+  capturedAt: number;
+  /** The encoded frame; any size with the frame's aspect ratio. */
+  jpeg: Uint8Array;
+  /** The frame's size in the pixels `entities` (and scene events, and enrol boxes) use. */
+  width: number;
+  height: number;
+  entities: SnapshotEntity[];
 }
 
 /** Where and when a concept was last seen (from the sightings memory). */
@@ -44,10 +84,11 @@ export type EnrolRequest = EnrolFromPhotos | EnrolFromCamera;
  * What the dialogue service needs from the rest of Familiar. The runtime implements it with the live
  * pipeline and memory; tests implement it over static photos. Methods throw FamiliarError with a code
  * (CONCEPT_NOT_FOUND, CONCEPT_EXISTS, ENROL_NO_VIEWS, NOT_FOUND for an unknown camera, IMAGE_*), which the
- * server passes to the client unchanged. Heavy work (recognition, enrolment) must not block the event loop
+ * server passes to the client unchanged. Memory beyond identity (sightings, notes, triggers, preferences,
+ * corrections, unknown visitors) is the {@link MemoryBackend} part. Heavy work (recognition, enrolment) must not block the event loop
  * for long: the server and every other client share it.
  */
-export interface DialogueBackend {
+export interface DialogueBackend extends MemoryBackend {
   listConcepts(): ConceptSummary[];
   enrol(req: EnrolRequest): Promise<ConceptSummary>;
   updateConcept(id: string, patch: { name?: string | undefined; context?: string | undefined }): Promise<ConceptSummary>;
@@ -62,6 +103,14 @@ export interface DialogueBackend {
   subscribe(listener: (e: SceneEvent) => void): () => void;
   /** Anything worth showing in `status` (cameras, fps, model state...), JSON-serialisable. */
   status(): Record<string, unknown>;
+  /** Every configured camera with its frame rate and counters (status.cameras; the console's live view). Without it status lists none. */
+  cameras?(): CameraStats[];
+  /**
+   * The latest frame of a camera (the default camera when omitted) as JPEG, with who and what is in it; null
+   * if it has no frame yet. Without it the server encodes currentView()'s image, which assumes that image is in
+   * frame pixels: a backend whose views are downscaled should implement this (it can return the camera's own JPEG).
+   */
+  snapshot?(cameraId?: string): Promise<Snapshot | null>;
 }
 
 export function isEnrolFromPhotos(req: EnrolRequest): req is EnrolFromPhotos {

@@ -8,3 +8,4 @@ export * from './grounded.ts';
 export * from './schema.ts';
 export * from './wire.ts';
 export { TokenVerifier, AuthFailureLimiter, TokenBucket, type Principal } from './auth.ts';
+export * from './memory-backend.ts';

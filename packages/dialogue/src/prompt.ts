@@ -2,7 +2,19 @@ import type { ConceptKind, ConceptSummary } from '@familiar/contracts';
 import type { ChatMessage } from './lvlm.ts';
 
 /** Caps on user-supplied text before it goes into a prompt. */
-export const PROMPT_LIMITS = { name: 64, context: 600, question: 1000, asker: 64, caption: 1200 } as const;
+export const PROMPT_LIMITS = {
+  name: 64,
+  context: 600,
+  question: 1000,
+  asker: 64,
+  caption: 1200,
+  /** One remembered note, and how many per concept (newest first). */
+  note: 200,
+  notesPerConcept: 3,
+  /** One liked / disliked attribute, and how many of each per person. */
+  preference: 80,
+  preferencesPerList: 8,
+} as const;
 
 /**
  * Makes user text safe to embed as data: removes control and bidi-override characters, flattens line
@@ -26,12 +38,30 @@ export function quote(text: string, maxChars: number): string {
 
 const KIND_WORDS: Record<ConceptKind, string> = { person: 'a person', pet: 'a pet', object: 'an object' };
 
+/** Something a household member said about a concept (a note), for the prompt. */
+export interface PromptNote {
+  text: string;
+  speaker: string | null;
+  /** "2 days ago" */
+  when: string;
+}
+
+/** A person's liked and disliked attributes (ViPer). */
+export interface PromptPreferences {
+  likes: readonly string[];
+  dislikes: readonly string[];
+}
+
 /** One recognised concept drawn in the image. */
 export interface PromptEntity {
   colour: string;
   name: string;
   kind: ConceptKind;
   context: string;
+  /** Recent notes about it, newest first (capped here to PROMPT_LIMITS.notesPerConcept). */
+  notes?: readonly PromptNote[] | undefined;
+  /** For a person: what they like and dislike. */
+  preferences?: PromptPreferences | undefined;
 }
 
 export interface PromptInput {
@@ -44,6 +74,8 @@ export interface PromptInput {
   absent?: readonly string[];
   /** Caption-first mode: the personalised caption from the first call. */
   caption?: string | undefined;
+  /** What the asker likes and dislikes, when the asker is an enrolled person. */
+  askerPreferences?: PromptPreferences | undefined;
 }
 
 const SYSTEM_PROMPT = [
@@ -54,7 +86,34 @@ const SYSTEM_PROMPT = [
   'Answer briefly and naturally, in the language of the question.',
 ].join('\n');
 
-function memoryBlock(entities: readonly PromptEntity[], absent: readonly string[]): string {
+/** ` Recently said about "Billy": "…" (Tom, 2 days ago); "…" (3 hours ago).` or '' */
+function notesText(name: string, notes: readonly PromptNote[] | undefined): string {
+  const items = (notes ?? [])
+    .slice(0, PROMPT_LIMITS.notesPerConcept)
+    .map((n) => ({ text: sanitiseText(n.text, PROMPT_LIMITS.note), speaker: n.speaker ? sanitiseText(n.speaker, PROMPT_LIMITS.name) : '', when: sanitiseText(n.when, 40) }))
+    .filter((n) => n.text)
+    .map((n) => `${JSON.stringify(n.text)} (${n.speaker ? `${n.speaker}, ` : ''}${n.when})`);
+  return items.length > 0 ? ` Recently said about ${name}: ${items.join('; ')}.` : '';
+}
+
+/** ` "Anna" likes "jazz", "warm light"; dislikes "clutter".` or '' */
+function preferencesText(name: string, prefs: PromptPreferences | undefined): string {
+  const list = (items: readonly string[] | undefined) =>
+    (items ?? [])
+      .map((t) => sanitiseText(t, PROMPT_LIMITS.preference))
+      .filter(Boolean)
+      .slice(0, PROMPT_LIMITS.preferencesPerList)
+      .map((t) => JSON.stringify(t))
+      .join(', ');
+  const likes = list(prefs?.likes);
+  const dislikes = list(prefs?.dislikes);
+  const parts = [likes && `likes ${likes}`, dislikes && `dislikes ${dislikes}`].filter(Boolean);
+  return parts.length > 0 ? ` ${name} ${parts.join('; ')}.` : '';
+}
+
+function memoryBlock(input: Pick<PromptInput, 'entities' | 'absent' | 'asker' | 'askerPreferences'>): string {
+  const { entities } = input;
+  const absent = input.absent ?? [];
   const lines: string[] = [];
   entities.forEach((e, i) => {
     const name = quote(e.name, PROMPT_LIMITS.name);
@@ -62,12 +121,15 @@ function memoryBlock(entities: readonly PromptEntity[], absent: readonly string[
     let line = `${lead} enclosed in a ${e.colour} box is called ${name} (${KIND_WORDS[e.kind]}).`;
     const context = sanitiseText(e.context, PROMPT_LIMITS.context);
     if (context) line += ` What the household told me about ${name}: ${JSON.stringify(context)}.`;
+    line += notesText(name, e.notes) + preferencesText(name, e.preferences);
     lines.push(line);
   });
   if (entities.length === 0) lines.push('No household member, pet or object was recognised in this image.');
   if (absent.length > 0) {
     lines.push(`Not in this image: ${absent.map((n) => quote(n, PROMPT_LIMITS.name)).join(', ')}. Do not describe them.`);
   }
+  const askerPrefs = input.asker ? preferencesText(quote(input.asker, PROMPT_LIMITS.asker), input.askerPreferences) : '';
+  if (askerPrefs) lines.push(`The person asking:${askerPrefs}`);
   return `<household_memory>\n${lines.join('\n')}\n</household_memory>`;
 }
 
@@ -77,7 +139,7 @@ function userMessage(text: string, imageUrl: string): ChatMessage {
 
 /** The PeKit visual prompt: "the entity enclosed in a {colour} box is called {name}" + context + the question. */
 export function buildAnswerMessages(input: PromptInput): ChatMessage[] {
-  const parts = [memoryBlock(input.entities, input.absent ?? [])];
+  const parts = [memoryBlock(input)];
   if (input.asker) parts.push(`<asker>${quote(input.asker, PROMPT_LIMITS.asker)}</asker> is asking.`);
   if (input.caption) parts.push(`<caption>${quote(input.caption, PROMPT_LIMITS.caption)}</caption>`);
   parts.push(`<question>${quote(input.question, PROMPT_LIMITS.question)}</question>`);
@@ -91,7 +153,7 @@ export function buildAnswerMessages(input: PromptInput): ChatMessage[] {
 /** CoViP's first step: a caption that already uses the household's names, to condition the answer on. */
 export function buildCaptionMessages(input: Omit<PromptInput, 'question' | 'caption'>): ChatMessage[] {
   const parts = [
-    memoryBlock(input.entities, input.absent ?? []),
+    memoryBlock(input),
     'Describe this image in two or three sentences. Refer to each marked entity by its name and say where it is and what it is doing. Never mention the boxes or their colours.',
   ];
   return [

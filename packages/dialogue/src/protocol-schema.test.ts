@@ -11,11 +11,15 @@ describe('published protocol schema', () => {
   it('describes every command and server message', () => {
     const schema = JSON.parse(protocolSchemaText()) as { $defs: Record<string, { oneOf?: unknown[]; anyOf?: unknown[] }> };
     const text = JSON.stringify(schema.$defs.ClientCommand);
-    for (const type of ['ping', 'status', 'concepts/list', 'concepts/enrol', 'concepts/update', 'concepts/forget', 'ask', 'ask/cancel', 'scene/subscribe', 'unsubscribe']) {
+    for (const type of ['ping', 'status', 'concepts/list', 'concepts/enrol', 'concepts/update', 'concepts/forget', 'ask', 'ask/cancel', 'scene/subscribe', 'unsubscribe', 'camera/snapshot',
+      'memory/last_seen', 'memory/sightings', 'notes/add', 'notes/list', 'memory/last_mention', 'triggers/add', 'triggers/list', 'triggers/cancel',
+      'preferences/get', 'preferences/set', 'preferences/comment', 'concepts/correct', 'unknowns/list', 'unknowns/name', 'unknowns/dismiss']) {
       expect(text).toContain(`"const":"${type}"`);
     }
     const server = JSON.stringify(schema.$defs.ServerMessage);
     for (const type of ['auth_required', 'auth_ok', 'auth_invalid', 'result', 'event', 'pong']) expect(server).toContain(`"const":"${type}"`);
     expect(Object.keys(schema.$defs)).toContain('Result_ask');
+    expect(Object.keys(schema.$defs)).toContain('ReminderFiredEvent');
+    expect(JSON.stringify(schema.$defs.ServerMessage)).toContain('#/$defs/ReminderFiredEvent');
   });
 });

@@ -17,13 +17,17 @@ import {
   type StatusResult,
 } from '@familiar/contracts';
 import { LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
-import { DEFAULT_IMAGE_LIMITS, assertLabelFont, decodeImage, type ImageLimits } from '@familiar/image';
+import { DEFAULT_IMAGE_LIMITS, assertLabelFont, decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
 import { Asker } from './ask.ts';
 import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
-import type { DialogueBackend } from './backend.ts';
+import type { DialogueBackend, Snapshot } from './backend.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
+import { runMemoryCommand } from './memory-commands.ts';
+import { toWireReminder } from './memory-wire.ts';
+import { ReminderInbox } from './reminders.ts';
+import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan } from './json-guard.ts';
 import { AuthSchema, commandSchemas } from './schema.ts';
-import { toWireConcept, toWireSceneEvent } from './wire.ts';
+import { toWireCameraStats, toWireConcept, toWireSceneEvent, toWireSnapshot } from './wire.ts';
 
 /** A structured log line; the server never writes to the console itself. */
 export interface DialogueLogEntry {
@@ -65,7 +69,16 @@ export interface DialogueServer {
  */
 const ASK_IMAGE_MAX_SIDE = 2048;
 
-const CONTROL_ONLY: ReadonlySet<CommandType> = new Set(['concepts/enrol', 'concepts/update', 'concepts/forget']);
+/** JPEG quality of snapshots the server has to encode itself (for people to look at, not for models). */
+const SNAPSHOT_JPEG_QUALITY = 80;
+/**
+ * A snapshot JPEG larger than this is scaled down to SNAPSHOT_MAX_SIDE first: a 4K camera's frame, base64,
+ * would alone exceed a client's send buffer (maxBufferedBytes) and get it dropped, and a screen shows less.
+ */
+const SNAPSHOT_MAX_BYTES = 1024 * 1024;
+const SNAPSHOT_MAX_SIDE = 1280;
+
+const CONTROL_ONLY: ReadonlySet<CommandType> = new Set(['concepts/enrol', 'concepts/update', 'concepts/forget', 'concepts/correct', 'unknowns/name', 'unknowns/dismiss']);
 
 function describeZodError(err: z.ZodError): string {
   const issue = err.issues[0];
@@ -145,11 +158,14 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
   if (chatModel && lvlmCfg.labels) assertLabelFont(lvlmCfg.labelFont);
 
+  const reminders = new ReminderInbox();
   const asker = new Asker({
     backend,
     lvlm: chatModel,
     overlay: { labels: lvlmCfg.labels, fontFile: lvlmCfg.labelFont, maxSide: lvlmCfg.imageMaxSide, jpegQuality: lvlmCfg.jpegQuality },
     captionFirst: lvlmCfg.captionFirst,
+    reminders,
+    log,
   });
   const schemas = commandSchemas({
     maxQuestionChars: cfg.maxQuestionChars,
@@ -178,6 +194,19 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       for (const [id, camera] of conn.subscriptions) {
         if (camera !== undefined && camera !== event.cameraId) continue;
         json ??= JSON.stringify(toWireSceneEvent(event));
+        conn.sendRaw(`{"id":${id},"type":"event","event":${json}}`);
+      }
+    }
+  });
+
+  // Fired reminders go to every scene subscription (camera filter applied) and wait for their creator's next answer.
+  const unsubscribeReminders = backend.subscribeReminders((r) => {
+    reminders.add(r);
+    let json: string | undefined;
+    for (const conn of connections) {
+      for (const [id, camera] of conn.subscriptions) {
+        if (camera !== undefined && camera !== r.cameraId) continue;
+        json ??= JSON.stringify(toWireReminder(r, Date.now()));
         conn.sendRaw(`{"id":${id},"type":"event","event":${json}}`);
       }
     }
@@ -219,6 +248,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
           clients: connections.size,
           asks_in_flight: asksInFlight,
           lvlm: { configured: chatModel !== null, model: chatModel?.model ?? null },
+          cameras: (backend.cameras?.() ?? []).map(toWireCameraStats),
           backend: backend.status(),
         };
         return result;
@@ -253,7 +283,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         try {
           const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, imageLimits), { limits: imageLimits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
           return await asker.ask(
-            { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? conn.principal?.member, mode: cmd.mode },
+            { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? conn.principal?.member, mode: cmd.mode, client: conn.principal?.name },
             { signal: ac.signal, onDelta: (text) => conn.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } }) },
           );
         } finally {
@@ -273,6 +303,26 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       case 'unsubscribe':
         if (!conn.subscriptions.delete(cmd.subscription)) throw new FamiliarError('NOT_FOUND', `no subscription ${cmd.subscription}`);
         return { unsubscribed: true };
+      case 'camera/snapshot': {
+        const snap = await snapshotOf(backend, cmd.camera_id, imageLimits);
+        if (!snap) throw new FamiliarError('NOT_FOUND', cmd.camera_id ? `camera "${cmd.camera_id}" has no frame yet` : 'no camera has a frame yet');
+        return toWireSnapshot(snap);
+      }
+      default:
+        return runMemoryCommand(
+          {
+            backend,
+            principal: conn.principal!,
+            chatModel,
+            checkedImage: async (base64) => {
+              const bytes = decodeBase64(base64, imageLimits);
+              await decodeImage(bytes, { limits: imageLimits, maxSide: 64 });
+              return bytes;
+            },
+            now: Date.now,
+          },
+          cmd,
+        );
     }
   };
 
@@ -318,9 +368,13 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (conn.closed) return;
       if (isBinary) return conn.principal ? conn.error(null, 'MESSAGE_INVALID', 'binary messages are not accepted') : handleAuth(conn, null);
+      const raw = data as Buffer;
+      // Refused unparsed: a big first message (only the short auth message may come before auth) and deep nesting.
+      if (!conn.principal && raw.length > MAX_AUTH_MESSAGE_BYTES) return handleAuth(conn, null);
+      if (nestsDeeperThan(raw)) return conn.principal ? conn.error(null, 'MESSAGE_INVALID', `the message nests deeper than ${MAX_JSON_DEPTH} levels`) : handleAuth(conn, null);
       let msg: unknown;
       try {
-        msg = JSON.parse(data.toString());
+        msg = JSON.parse(raw.toString());
       } catch {
         return conn.principal ? conn.error(null, 'MESSAGE_INVALID', 'the message is not valid JSON') : handleAuth(conn, null);
       }
@@ -381,6 +435,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     async close() {
       clearInterval(heartbeat);
       unsubscribeBackend();
+      unsubscribeReminders();
       const closing = [...connections].map((conn) => {
         const done = new Promise<void>((resolve) => conn.ws.once('close', () => resolve()));
         conn.close(1001, 'server shutting down', true);
@@ -393,6 +448,30 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       });
     },
   };
+}
+
+/**
+ * The backend's own snapshot, or its current view encoded here (its image taken to be in frame pixels); a
+ * JPEG over SNAPSHOT_MAX_BYTES scaled down (boxes stay in frame pixels, the protocol allows a smaller JPEG).
+ */
+async function snapshotOf(backend: DialogueBackend, cameraId: string | undefined, limits: ImageLimits): Promise<Snapshot | null> {
+  let snap: Snapshot | null;
+  if (backend.snapshot) snap = await backend.snapshot(cameraId);
+  else {
+    const view = await backend.currentView(cameraId);
+    snap = view && {
+      cameraId: view.cameraId,
+      room: view.room,
+      capturedAt: view.capturedAt,
+      jpeg: await encodeJpeg(view.image, SNAPSHOT_JPEG_QUALITY),
+      width: view.image.width,
+      height: view.image.height,
+      entities: view.matches,
+    };
+  }
+  if (!snap || snap.jpeg.byteLength <= SNAPSHOT_MAX_BYTES) return snap;
+  const { image } = await decodeImage(snap.jpeg, { limits, maxSide: SNAPSHOT_MAX_SIDE });
+  return { ...snap, jpeg: await encodeJpeg(image, SNAPSHOT_JPEG_QUALITY) };
 }
 
 /** Base64 → bytes, refusing what cannot be an image under the byte limit before allocating it. */

@@ -24,6 +24,9 @@ export interface DecodedImage {
   scale: number;
 }
 
+/** sharp's names of the raster formats Familiar decodes (AVIF reports as heif). */
+const RASTER_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+
 // sharp only loads a handful of tiles at a time; 1 libvips thread per call keeps 2 cores free for ORT.
 sharp.concurrency(1);
 
@@ -44,6 +47,9 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   } catch (cause) {
     throw new FamiliarError('IMAGE_INVALID', `not a decodable image: ${(cause as Error).message}`, { cause });
   }
+  // Vector and document formats (SVG, PDF) are programs, not photos: an 800-byte SVG with a blur filter takes
+  // minutes of CPU to render, and librsvg follows references. Only raster formats are decoded.
+  if (!RASTER_FORMATS.has(meta.format ?? '')) throw new FamiliarError('IMAGE_INVALID', `${meta.format ?? 'unknown'} images are not accepted; send JPEG, PNG, WebP, GIF, TIFF, HEIF or AVIF`);
   const { width, height } = meta;
   if (!width || !height) throw new FamiliarError('IMAGE_INVALID', 'image has no dimensions');
   if (width * height > limits.maxImagePixels) {

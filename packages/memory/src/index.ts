@@ -6,3 +6,14 @@ export { CONCEPT_LIMITS, type NewConcept, type NewConceptView } from './concept-
 export * from './concept-store.ts';
 export * from './sightings.ts';
 export * from './log.ts';
+export * from './lock.ts';
+export { JsonlFile, type JsonlSpec, type JsonlLoad, type JsonlOpenOptions } from './jsonl.ts';
+export type { ConceptCheck } from './checks.ts';
+export * from './mentions.ts';
+export * from './notes.ts';
+export * from './triggers.ts';
+export * from './trigger-parse.ts';
+export * from './preferences.ts';
+export * from './preference-extract.ts';
+export * from './unknowns.ts';
+export * from './memory.ts';

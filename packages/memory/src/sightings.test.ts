@@ -2,7 +2,7 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Box } from '@familiar/contracts';
+import { FamiliarError, type Box } from '@familiar/contracts';
 import { SightingsLog, type SightingsOptions, type SightingStart } from './sightings.ts';
 import { caught, errorCode, makeTempDir, mountTinyTmpfs, removeDir } from './test-helpers.ts';
 
@@ -271,5 +271,36 @@ describe('SightingsLog', () => {
     } finally {
       unmount();
     }
+  });
+});
+
+describe('SightingsLog (issue 5 additions)', () => {
+  it('during() finds visits overlapping a moment; checkConcept guards new identities; read-only changes nothing', async () => {
+    const enrolled = new Set(['anna', 'billy']);
+    const s = await open({
+      checkConcept: (id) => {
+        if (!enrolled.has(id)) throw new FamiliarError('CONCEPT_NOT_FOUND', id);
+      },
+    });
+    const a = s.begin(start('anna', T0));
+    s.end(a.id, { at: T0 + 10_000 });
+    const b = s.begin(start('billy', T0 + 20_000, 'kitchen'));
+    s.end(b.id, { at: T0 + 30_000 });
+    const u = s.begin(start(null, T0 + 5000));
+    s.update(u.id, { at: T0 + 26_000 }); // still in view
+    expect(s.during({ from: T0 + 8000, to: T0 + 25_000 }).map((x) => x.id)).toEqual([a.id, u.id, b.id]);
+    expect(s.during({ from: T0 + 8000, to: T0 + 25_000, cameraId: 'kitchen' }).map((x) => x.id)).toEqual([b.id]);
+    expect(s.during({ from: T0 + 11_000, to: T0 + 19_000, conceptId: 'anna' })).toEqual([]);
+    expect(await errorCode(() => s.during({ from: 2, to: 1 }))).toBe('INPUT_INVALID');
+    expect(await errorCode(() => s.begin(start('ghost', T0)))).toBe('CONCEPT_NOT_FOUND');
+    expect(await errorCode(() => s.update(u.id, { at: T0 + 27_000, conceptId: 'ghost' }))).toBe('CONCEPT_NOT_FOUND');
+    await s.close();
+    log = undefined;
+    const before = await readFile(file, 'utf8');
+    const ro = await SightingsLog.open(file, { readOnly: true, now: () => clock });
+    expect(ro.lastSeen('billy')?.id).toBe(b.id);
+    expect(await errorCode(() => ro.begin(start('anna', T0)))).toBe('STORE_IO');
+    await ro.close();
+    expect(await readFile(file, 'utf8')).toBe(before);
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { FamiliarError, type Box, type Sighting } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
+import type { ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
 
@@ -59,6 +60,11 @@ export interface SightingsOptions {
   now?: () => number;
   /** Open without repairing or writing anything; every change is rejected with STORE_IO. */
   readOnly?: boolean;
+  /**
+   * Validates the (non-null) concept id of a new or re-identified visit; the {@link Memory} facade rejects
+   * ids that are not enrolled, so a track still carrying a just-forgotten concept cannot record it again.
+   */
+  checkConcept?: ConceptCheck;
 }
 
 /** What {@link SightingsLog.open} found and repaired. */
@@ -110,6 +116,7 @@ export class SightingsLog {
   readonly #updateMs: number;
   readonly #log: MemoryLogger;
   readonly #now: () => number;
+  readonly #check: ConceptCheck | undefined;
   readonly #records = new Map<string, Entry>();
   readonly #byConcept = new Map<string | null, Set<string>>();
   /** Records with changes not yet in the file: id → urgent (begin/end/re-identification). */
@@ -131,6 +138,7 @@ export class SightingsLog {
     this.#log = options.log ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.readOnly = options.readOnly === true;
+    this.#check = options.checkConcept;
     this.report = { records: 0, droppedLines: 0, closedOnOpen: 0, expired: 0, tempFilesRemoved: [] };
     if (!(this.#maxRecords >= 1) || !(this.#flushMs > 0) || !(this.#updateMs > 0) || !(this.#retentionMs > 0)) {
       throw new FamiliarError('INPUT_INVALID', 'sightings options must be positive');
@@ -158,9 +166,11 @@ export class SightingsLog {
     this.#assertWritable();
     if (typeof start !== 'object' || start === null) throw invalid('sighting start must be an object');
     const at = checkTime(start.at, 'at');
+    const conceptId = checkConceptId(start.conceptId);
+    if (conceptId !== null) this.#check?.(conceptId);
     const rec: Sighting = {
       id: randomUUID(),
-      conceptId: checkConceptId(start.conceptId),
+      conceptId,
       trackId: checkText(start.trackId, 'trackId', false),
       cameraId: checkText(start.cameraId, 'cameraId', false),
       room: checkText(start.room, 'room', true),
@@ -430,6 +440,7 @@ export class SightingsLog {
     const box = change.box === undefined ? undefined : checkBox(change.box);
     const confidence = change.confidence === undefined ? undefined : checkConfidence(change.confidence);
     const conceptId = change.conceptId === undefined ? undefined : checkConceptId(change.conceptId);
+    if (conceptId !== undefined && conceptId !== null && conceptId !== entry.rec.conceptId) this.#check?.(conceptId);
     const rec = entry.rec;
     // Frames can arrive out of order across cameras: keep the latest time.
     rec.lastSeen = Math.max(rec.lastSeen, at);

@@ -200,6 +200,7 @@ export class TriggerStore {
     const cameraId = checkText(event.cameraId, 'cameraId', MAX_FIELD);
     const room = foldText(checkText(event.room, 'room', MAX_FIELD, true).trim());
     const at = checkTime(event.at, 'at');
+    const expired = this.#expire();
     const fired: Trigger[] = [];
     for (const t of [...this.#triggers.values()].sort((a, b) => a.createdAt - b.createdAt)) {
       if (t.conceptId !== conceptId) continue;
@@ -212,7 +213,7 @@ export class TriggerStore {
       if (t.once) this.#triggers.delete(t.id);
       fired.push({ ...t });
     }
-    if (fired.length > 0) {
+    if (fired.length > 0 || expired > 0) {
       await this.#snapshot!.save().catch((err: unknown) => {
         this.#log('error', 'could not record fired triggers; will retry with the next change', { error: (err as Error).message, fired: fired.map((t) => t.id) });
       });

@@ -4,6 +4,7 @@ import {
   type Box,
   type Concept,
   type ConceptKind,
+  type ConceptSummary,
   type ConceptView,
   type EmbeddingSpace,
   type Match,
@@ -15,8 +16,8 @@ import {
 } from '@familiar/contracts';
 import type { RecognitionConfig } from '@familiar/config';
 import { cropRgb, resizeRgb } from '@familiar/image';
-import { alignFace, iou, type FaceDetection, type VisionModels } from '@familiar/vision';
-import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask } from './regions.ts';
+import { alignFace, iou, type DetectorProposal, type FaceDetection, type VisionModels } from '@familiar/vision';
+import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask, type EmbeddingReuse } from './regions.ts';
 
 /** One embedded region of an image: where it is, what produced it, and its vector in one embedding space. */
 export interface Region {
@@ -40,6 +41,8 @@ export interface UnknownFace {
 export interface AnalyseOptions {
   /** Cut objects out with the salient mask (default: when the model is loaded). Live frames skip it for speed. */
   salient?: boolean;
+  /** Live frames of one camera: reuse the embeddings of regions that have not moved since a recent frame. */
+  reuse?: EmbeddingReuse;
 }
 
 export interface DetailedRecognition extends Recognition {
@@ -56,7 +59,8 @@ export interface ViewHit {
 
 /** What the recogniser needs from the concept store (the memory package's ConceptStore satisfies it). */
 export interface ConceptGallery {
-  list(): readonly Concept[];
+  /** Names, kinds and thresholds of every concept (no views: matching reads this on every frame). */
+  summaries(): readonly ConceptSummary[];
   search(space: EmbeddingSpace, queries: Float32Array[], k: number): ViewHit[][] | Promise<ViewHit[][]>;
 }
 
@@ -123,10 +127,10 @@ export class Recognizer {
    * Face regions of an image. A small, square photo is taken to be an already aligned face crop (the ArcFace
    * 112×112 convention) and embedded as it is: re-detecting and re-aligning it measurably loses identity.
    */
-  async #faceRegionsOf(img: RgbImage): Promise<{ regions: Region[]; faces: FaceDetection[] }> {
+  async #faceRegionsOf(img: RgbImage, reuse?: EmbeddingReuse): Promise<{ regions: Region[]; faces: FaceDetection[] }> {
     if (isAlignedCrop(img)) return { regions: [await this.#alignedCropRegion(img)], faces: [] };
     const faces = await this.#faces(img);
-    const regions = await this.#faceRegions(img, faces);
+    const regions = await this.#faceRegions(img, faces, reuse);
     if (regions.length === 0 && isSmallSquare(img)) regions.push(await this.#alignedCropRegion(img));
     return { regions, faces };
   }
@@ -150,10 +154,14 @@ export class Recognizer {
     }));
   }
 
-  async #faceRegions(img: RgbImage, faces: readonly FaceDetection[]): Promise<Region[]> {
+  async #faceRegions(img: RgbImage, faces: readonly FaceDetection[], reuse?: EmbeddingReuse): Promise<Region[]> {
     const regions: Region[] = [];
     for (const f of faces) {
-      const vector = await this.#models.faceEmbedder.embed(alignFace(img, f.landmarks));
+      let vector = reuse?.take('face', f.box);
+      if (!vector) {
+        vector = await this.#models.faceEmbedder.embed(alignFace(img, f.landmarks));
+        reuse?.put('face', f.box, vector);
+      }
       regions.push({ box: f.box, source: 'face', space: 'face', vector, score: f.score, classId: -1 });
     }
     return regions;
@@ -174,49 +182,73 @@ export class Recognizer {
    * cut out with the salient mask where it covers them) and bodies of people whose face is not visible.
    */
   async analyse(img: RgbImage, timings: StageTimings = {}, options: AnalyseOptions = {}): Promise<Region[]> {
-    const t0 = performance.now();
-    const [dets, faceResult, mask] = await Promise.all([
-      this.#models.detector.detect(img, {
-        scoreThreshold: this.#cfg.detectorScore,
-        nmsIou: this.#cfg.nmsIou,
-        classAgnostic: true,
-        limit: this.#cfg.maxProposals,
-      }),
-      this.#faceRegionsOf(img),
-      options.salient === false ? Promise.resolve(null) : this.#mask(img),
-    ]);
-    timings.proposals = performance.now() - t0;
-    const { faces } = faceResult;
-    const regions = [...faceResult.regions];
-
-    const t2 = performance.now();
-    const objects: { box: Box; crop: RgbImage; source: ProposalSource; score: number; classId: number }[] = [];
-    const minMaskPixels = img.width * img.height * 0.01;
-    const salientBox = mask ? maskBox(mask, undefined, minMaskPixels) : null;
-    if (mask && salientBox) objects.push({ box: salientBox, crop: maskedCrop(img, mask, salientBox), source: 'salient', score: 1, classId: -1 });
-    for (const d of dets) {
-      const inner = mask && maskCoverage(mask, d.box) >= 0.05 ? maskBox(mask, d.box, 50) : null;
-      if (mask && inner) objects.push({ box: inner, crop: maskedCrop(img, mask, inner), source: 'detector', score: d.score, classId: d.classId });
-      else objects.push({ box: d.box, crop: cropWithContext(img, d.box, 0.05), source: 'detector', score: d.score, classId: d.classId });
-    }
-    if (objects.length === 0) {
-      const whole = { xmin: 0, ymin: 0, xmax: img.width, ymax: img.height };
-      objects.push({ box: whole, crop: img, source: 'whole', score: 1, classId: -1 });
-    }
-    const vectors = await this.#models.objectEmbedder.embed(objects.map((o) => o.crop));
-    objects.forEach((o, i) => regions.push({ box: o.box, source: o.source, space: 'object', vector: vectors[i]!, score: o.score, classId: o.classId }));
-    timings.objects = performance.now() - t2;
+    const { reuse } = options;
+    // onnxruntime-node runs one model at a time on this thread, but resizing (sharp, on the libuv pool) overlaps with
+    // it: the object crops are resized while the face branch's models run. Each stage's own duration is recorded.
+    const timed = <T>(key: string, work: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      return work().then((value) => {
+        timings[key] = performance.now() - t;
+        return value;
+      });
+    };
+    const maskP = options.salient === false ? Promise.resolve(null) : timed('salient', () => this.#mask(img));
+    const detP = timed('detector', () =>
+      this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: true, limit: this.#cfg.maxProposals }),
+    );
+    const facesP = timed('faces', () => this.#faceRegionsOf(img, reuse));
+    const objectsP = Promise.all([detP, maskP]).then(([dets, mask]) => timed('objects', () => this.#objectRegions(img, dets, mask, reuse)));
+    const [dets, { regions: faceRegions, faces }, objectRegions] = await Promise.all([detP, facesP, objectsP]);
+    const regions = [...faceRegions, ...objectRegions];
 
     if (this.#models.bodyEmbedder) {
       const t3 = performance.now();
       const faceless = dets.filter((d) => d.classId === PERSON_CLASS && !faces.some((f) => containsCentre(d.box, f.box)));
       if (faceless.length > 0) {
-        const vecs = await this.#models.bodyEmbedder.embed(faceless.map((d) => cropRgb(img, d.box)));
+        const bodies = faceless.map((d) => ({ box: d.box, kind: 'body', crop: () => cropRgb(img, d.box) }));
+        const vecs = await this.#embedReusing(bodies, reuse, (crops) => this.#models.bodyEmbedder!.embed(crops));
         faceless.forEach((d, i) => regions.push({ box: d.box, source: 'detector', space: 'body', vector: vecs[i]!, score: d.score, classId: d.classId }));
       }
       timings.bodies = performance.now() - t3;
     }
     return regions;
+  }
+
+  /** Object regions: the salient object and every detector proposal (cut out with the mask where it covers them). */
+  async #objectRegions(img: RgbImage, dets: readonly DetectorProposal[], mask: BinaryMask | null, reuse: EmbeddingReuse | undefined): Promise<Region[]> {
+    const objects: { box: Box; kind: string; crop: () => RgbImage; source: ProposalSource; score: number; classId: number }[] = [];
+    const minMaskPixels = img.width * img.height * 0.01;
+    const salientBox = mask ? maskBox(mask, undefined, minMaskPixels) : null;
+    if (mask && salientBox) objects.push({ box: salientBox, kind: 'object:salient', crop: () => maskedCrop(img, mask, salientBox), source: 'salient', score: 1, classId: -1 });
+    for (const d of dets) {
+      const inner = mask && maskCoverage(mask, d.box) >= 0.05 ? maskBox(mask, d.box, 50) : null;
+      if (mask && inner) objects.push({ box: inner, kind: 'object:masked', crop: () => maskedCrop(img, mask, inner), source: 'detector', score: d.score, classId: d.classId });
+      else objects.push({ box: d.box, kind: 'object:context', crop: () => cropWithContext(img, d.box, 0.05), source: 'detector', score: d.score, classId: d.classId });
+    }
+    if (objects.length === 0) {
+      const whole = { xmin: 0, ymin: 0, xmax: img.width, ymax: img.height };
+      objects.push({ box: whole, kind: 'object:whole', crop: () => img, source: 'whole', score: 1, classId: -1 });
+    }
+    const vectors = await this.#embedReusing(objects, reuse, (crops) => this.#models.objectEmbedder.embed(crops));
+    return objects.map((o, i) => ({ box: o.box, source: o.source, space: 'object', vector: vectors[i]!, score: o.score, classId: o.classId }));
+  }
+
+  /** Embeds the regions `reuse` has no embedding for, in one batch; the others get the remembered one. */
+  async #embedReusing(
+    items: readonly { box: Box; kind: string; crop: () => RgbImage }[],
+    reuse: EmbeddingReuse | undefined,
+    embed: (crops: RgbImage[]) => Promise<Float32Array[]>,
+  ): Promise<Float32Array[]> {
+    const vectors = items.map((it) => reuse?.take(it.kind, it.box) ?? null);
+    const todo = items.map((_, i) => i).filter((i) => vectors[i] === null);
+    if (todo.length > 0) {
+      const fresh = await embed(todo.map((i) => items[i]!.crop()));
+      todo.forEach((i, j) => {
+        vectors[i] = fresh[j]!;
+        reuse?.put(items[i]!.kind, items[i]!.box, fresh[j]!);
+      });
+    }
+    return vectors as Float32Array[];
   }
 
   // ---------------------------------------------------------------- enrolment
@@ -332,7 +364,7 @@ export class Recognizer {
 
   /** Matches regions against the gallery: per region the best concept that clears its threshold and the margin. */
   async match(regions: readonly Region[]): Promise<Match[]> {
-    const concepts = new Map(this.#gallery.list().map((c) => [c.id, c]));
+    const concepts = new Map(this.#gallery.summaries().map((c) => [c.id, c]));
     if (concepts.size === 0 || regions.length === 0) return [];
     const candidates: Candidate[] = [];
     for (const space of ['face', 'object', 'body'] as const) {

@@ -1,6 +1,6 @@
 import type { Box, RgbImage } from '@familiar/contracts';
 import { clampBox, cropRgb, padBox, resizeRgb } from '@familiar/image';
-import type { SalientMask } from '@familiar/vision';
+import { iou, type SalientMask } from '@familiar/vision';
 
 /** A mask resampled onto an image's own pixel grid, binarised. */
 export interface BinaryMask {
@@ -80,4 +80,82 @@ export async function downscale(img: RgbImage, maxSide: number): Promise<RgbImag
   if (long <= maxSide) return img;
   const r = maxSide / long;
   return resizeRgb(img, Math.max(1, Math.round(img.width * r)), Math.max(1, Math.round(img.height * r)));
+}
+
+/** Options of {@link EmbeddingReuse}. */
+export interface EmbeddingReuseOptions {
+  /** A new region reuses a remembered embedding of the same kind when their boxes overlap at least this much (IoU). */
+  minIou: number;
+  /** A remembered embedding is recomputed after at most this many frames (so a change in place is seen within it). */
+  maxAgeFrames: number;
+  /** Most embeddings remembered (bounded memory). */
+  capacity: number;
+}
+
+export const DEFAULT_EMBEDDING_REUSE: Readonly<EmbeddingReuseOptions> = Object.freeze({ minIou: 0.85, maxAgeFrames: 10, capacity: 256 });
+
+interface Remembered {
+  kind: string;
+  box: Box;
+  vector: Float32Array;
+  /** Frame after which it must be recomputed. */
+  expires: number;
+  /** Last frame it was handed out or stored (one region per frame may take it). */
+  usedAt: number;
+}
+
+/**
+ * Embeddings of one camera's recent regions, so a region that has not moved since a recent frame is not cut out,
+ * resized and run through an embedder again (on a live camera most regions are still from one frame to the next).
+ * Only the embedding is reused: matching, thresholds and tracking still run on every frame. Lifetimes are spread
+ * over [maxAgeFrames/2, maxAgeFrames] so the recomputations do not all land on the same frame.
+ */
+export class EmbeddingReuse {
+  readonly options: Readonly<EmbeddingReuseOptions>;
+  readonly stats = { hits: 0, misses: 0 };
+  #frame = 0;
+  #stored = 0;
+  #entries: Remembered[] = [];
+
+  constructor(options: Partial<EmbeddingReuseOptions> = {}) {
+    this.options = { ...DEFAULT_EMBEDDING_REUSE, ...options };
+  }
+
+  /** Starts a new frame: forgets what expired. */
+  nextFrame(): void {
+    this.#frame++;
+    this.#entries = this.#entries.filter((e) => e.expires >= this.#frame);
+  }
+
+  /** A remembered embedding of a region of this kind at (nearly) this box, or null. */
+  take(kind: string, box: Box): Float32Array | null {
+    let best: Remembered | null = null;
+    let bestIou = this.options.minIou;
+    for (const e of this.#entries) {
+      if (e.kind !== kind || e.usedAt === this.#frame) continue;
+      const overlap = iou(e.box, box);
+      if (overlap >= bestIou) {
+        best = e;
+        bestIou = overlap;
+      }
+    }
+    if (!best) {
+      this.stats.misses++;
+      return null;
+    }
+    this.stats.hits++;
+    best.usedAt = this.#frame;
+    // Follow the region as it drifts, so slow motion keeps matching; the lifetime still bounds staleness.
+    best.box = box;
+    return best.vector;
+  }
+
+  /** Remembers a freshly computed embedding. */
+  put(kind: string, box: Box, vector: Float32Array): void {
+    const { maxAgeFrames, capacity } = this.options;
+    const span = Math.max(1, Math.ceil(maxAgeFrames / 2));
+    const life = maxAgeFrames - (this.#stored++ % span);
+    this.#entries.push({ kind, box, vector, expires: this.#frame + life, usedAt: this.#frame });
+    if (this.#entries.length > capacity) this.#entries.splice(0, this.#entries.length - capacity);
+  }
 }

@@ -8,6 +8,7 @@ import { fetchModels, openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
 import { Runtime, type RuntimeLog } from './live/runtime.ts';
+import { createConsoleHandler } from '@familiar/console';
 
 const USAGE = `familiar — knows its household
 
@@ -90,8 +91,9 @@ function progressBar(): Progress | undefined {
   };
 }
 
-async function withCore<T>(values: Values, fn: (core: FamiliarCore) => Promise<T>): Promise<T> {
-  const core = await FamiliarCore.open(configFrom(values));
+async function withCore<T>(values: Values, fn: (core: FamiliarCore) => Promise<T>, readOnly = false): Promise<T> {
+  const config = configFrom(values);
+  const core = await FamiliarCore.open(config, config.paths.storeDir, { readOnly });
   try {
     return await fn(core);
   } finally {
@@ -127,7 +129,9 @@ async function main(argv: string[]): Promise<number> {
     case 'recognize': {
       if (args.length !== 1) throw usageError('recognise needs exactly one IMAGE');
       const file = args[0]!;
-      await withCore(values, async (core) => {
+      await withCore(
+        values,
+        async (core) => {
         const rec = await core.recognise({ file });
         if (values.overlay) await writeOverlay(values.overlay, rec);
         const { image: _image, scale: _scale, unknownFaces, ...report } = rec;
@@ -136,11 +140,13 @@ async function main(argv: string[]): Promise<number> {
         else
           for (const m of rec.matches)
             print(`${m.name} (${m.kind}) at [${m.box.xmin}, ${m.box.ymin}, ${m.box.xmax}, ${m.box.ymax}] similarity ${m.similarity.toFixed(3)} (threshold ${m.threshold.toFixed(3)}) confidence ${m.confidence.toFixed(2)}`);
-      });
+        },
+        true,
+      );
       return 0;
     }
     case 'list': {
-      const concepts = await withCore(values, async (core) => core.list());
+      const concepts = await withCore(values, async (core) => core.list(), true);
       if (values.json) print(JSON.stringify(concepts));
       else if (concepts.length === 0) print('nobody and nothing enrolled yet');
       else for (const c of concepts) print(`${c.name} (${c.kind}, ${c.viewCount} views) ${c.id}${c.context ? ` — ${c.context}` : ''}`);
@@ -219,9 +225,10 @@ async function start(config: ResolvedConfig): Promise<number> {
     if (level === 'debug') return;
     process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields })}\n`);
   };
-  const runtime = await Runtime.start({ config, log });
+  const runtime = await Runtime.start({ config, log, httpHandler: createConsoleHandler({ wsPath: config.server.path }) });
   const tokenNote = runtime.devToken ? ` (development control token, also in ${config.paths.storeDir}/dev-token: ${runtime.devToken})` : '';
   print(`familiar: listening on ${runtime.url}${tokenNote}; cameras: ${config.cameras.map((c) => `${c.id} (${c.room})`).join(', ') || 'none'}`);
+  print(`familiar: web console at http://${config.server.host}:${runtime.port}/`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

@@ -13,7 +13,7 @@ import {
 } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
 import { decodeImage, readImageFile, type DecodedImage } from '@familiar/image';
-import { ConceptStore } from '@familiar/memory';
+import { Memory, type ConceptStore, type NewConceptView } from '@familiar/memory';
 import { assertViews, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
 
@@ -56,21 +56,35 @@ export const MAX_CONTEXT_LENGTH = 2000;
 export class FamiliarCore {
   readonly config: ResolvedConfig;
   readonly models: VisionModels;
-  readonly store: ConceptStore;
+  /** Everything remembered: concepts, sightings, notes, triggers, preferences, unknown visitors. */
+  readonly memory: Memory;
   readonly recognizer: Recognizer;
 
-  private constructor(config: ResolvedConfig, models: VisionModels, store: ConceptStore) {
+  private constructor(config: ResolvedConfig, models: VisionModels, memory: Memory) {
     this.config = config;
     this.models = models;
-    this.store = store;
-    this.recognizer = new Recognizer(models, store, config.recognition);
+    this.memory = memory;
+    this.recognizer = new Recognizer(models, memory.concepts, config.recognition);
   }
 
-  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir): Promise<FamiliarCore> {
+  get store(): ConceptStore {
+    return this.memory.concepts;
+  }
+
+  /**
+   * Loads the models and opens the store (taking its lock, unless `readOnly`: a read-only core can list and
+   * recognise beside a running runtime but changes nothing).
+   */
+  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean } = {}): Promise<FamiliarCore> {
     const models = await loadVisionModels(config);
     try {
-      const store = await ConceptStore.open(storeDir, { ...config.store });
-      return new FamiliarCore(config, models, store);
+      const { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch } = config.store;
+      const memory = await Memory.open(storeDir, {
+        config: config.memory,
+        concepts: { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch },
+        ...(options.readOnly && { readOnly: true }),
+      });
+      return new FamiliarCore(config, models, memory);
     } catch (err) {
       await models.release();
       throw err;
@@ -78,7 +92,7 @@ export class FamiliarCore {
   }
 
   async close(): Promise<void> {
-    await this.store.close();
+    await this.memory.close();
     await this.models.release();
   }
 
@@ -113,12 +127,23 @@ export class FamiliarCore {
     if (this.store.findByName(name, req.kind)) throw new FamiliarError('CONCEPT_EXISTS', `a ${req.kind} called "${name}" is already enrolled`);
     const { views, rejected } = await this.#views(req.photos, req.kind);
     assertViews(views, req.photos.length);
+    const concept = await this.enrolViews({ name, kind: req.kind, context, views });
+    return { concept, rejected };
+  }
+
+  /** Enrols a concept from views already computed (a named unknown visitor's faces, say). */
+  async enrolViews(req: { name: string; kind: ConceptKind; context: string; views: readonly NewConceptView[] }): Promise<ConceptSummary> {
+    const name = validateName(req.name);
+    const context = validateContext(req.context);
+    if (this.store.findByName(name, req.kind)) throw new FamiliarError('CONCEPT_EXISTS', `a ${req.kind} called "${name}" is already enrolled`);
     const now = Date.now();
+    const views: ConceptView[] = req.views.map((v) => ({ id: v.id ?? randomUUID(), space: v.space, vector: v.vector, origin: v.origin, addedAt: v.addedAt ?? now }));
+    assertViews(views, views.length);
     const concept: Concept = { id: randomUUID(), name, kind: req.kind, context, createdAt: now, updatedAt: now, views, thresholds: {} };
     concept.thresholds = await this.recognizer.calibrate(concept);
     await this.store.add(concept);
     await this.recalibrate(spacesOf(views), concept.id);
-    return { concept: summarise(this.store.get(concept.id)!), rejected };
+    return summarise(this.store.get(concept.id)!);
   }
 
   /**
@@ -176,10 +201,13 @@ export class FamiliarCore {
     return summarise(await this.store.update(concept.id, { ...(name !== undefined && { name }), ...(context !== undefined && { context }) }));
   }
 
-  /** Erases a concept and every view of it; the remaining concepts' thresholds are recalibrated. */
+  /**
+   * Erases every trace of a concept — views, thresholds, sightings, notes, triggers, preferences — in memory and on
+   * disk; the remaining concepts' thresholds are recalibrated.
+   */
   async forget(idOrName: string): Promise<ConceptSummary> {
     const concept = this.resolve(idOrName);
-    await this.store.remove(concept.id);
+    await this.memory.forgetConcept(concept.id);
     await this.recalibrate(spacesOf(concept.views));
     return summarise(concept);
   }

@@ -19,23 +19,29 @@ export interface FeatureMap {
 export class ObjectEmbedder {
   readonly #model: ModelSession;
   readonly size: number;
+  readonly #input = new BatchBuffer();
   constructor(model: ModelSession, size = 224) {
     this.#model = model;
     this.size = size;
   }
 
-  /** Feature maps of each crop resized to size×size. */
-  async featureMaps(crops: readonly RgbImage[]): Promise<FeatureMap[]> {
-    if (crops.length === 0) return [];
+  /** The raw `features` output (N × dim × h × w) for the crops resized to size×size, batched into one run. */
+  async #features(crops: readonly RgbImage[]): Promise<{ dims: [number, number, number, number]; data: Float32Array }> {
     const S = this.size;
     const plane = 3 * S * S;
-    const buf = new Float32Array(plane * crops.length);
+    const buf = this.#input.take(plane * crops.length);
     const resized = await Promise.all(crops.map((c) => resizeRgb(c, S, S)));
     resized.forEach((r, i) => writeChw(r, 'RGB', 'imagenet', buf, i * plane));
     const out = await this.#model.run({ [this.#model.inputName]: float32Tensor(buf, [crops.length, 3, S, S]) });
     const t = out['features']!;
-    const [n, dim, h, w] = t.dims as [number, number, number, number];
-    const data = t.data as Float32Array;
+    return { dims: t.dims as [number, number, number, number], data: t.data as Float32Array };
+  }
+
+  /** Feature maps of each crop resized to size×size. */
+  async featureMaps(crops: readonly RgbImage[]): Promise<FeatureMap[]> {
+    if (crops.length === 0) return [];
+    const { dims, data } = await this.#features(crops);
+    const [n, dim, h, w] = dims;
     const maps: FeatureMap[] = [];
     for (let i = 0; i < n; i++) {
       const cells = h * w;
@@ -49,7 +55,37 @@ export class ObjectEmbedder {
 
   /** One unit vector per crop: generalised-mean pooling of the feature map (p = 1 is the average). */
   async embed(crops: readonly RgbImage[], p = 1): Promise<Float32Array[]> {
-    return (await this.featureMaps(crops)).map((m) => poolFeatureMap(m, p));
+    if (crops.length === 0) return [];
+    if (p !== 1) return (await this.featureMaps(crops)).map((m) => poolFeatureMap(m, p));
+    // The average straight from the model's channel-major output, without a channel-last copy of every map; the
+    // float32 running sum in cell order gives the same vector as poolFeatureMap.
+    const { dims, data } = await this.#features(crops);
+    const [n, dim, h, w] = dims;
+    const cells = h * w;
+    const acc = new Float32Array(1);
+    const vectors: Float32Array[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = new Float32Array(dim);
+      for (let c = 0; c < dim; c++) {
+        const o = (i * dim + c) * cells;
+        acc[0] = 0;
+        for (let k = 0; k < cells; k++) acc[0] = acc[0]! + data[o + k]!;
+        v[c] = acc[0]!;
+      }
+      vectors.push(l2normalize(v));
+    }
+    return vectors;
+  }
+}
+
+/** A model input buffer reused across runs and grown on demand (ORT has copied it by the time run() resolves). */
+class BatchBuffer {
+  #buf = new Float32Array(0);
+
+  /** A view of exactly `length` floats. */
+  take(length: number): Float32Array {
+    if (this.#buf.length < length) this.#buf = new Float32Array(length);
+    return this.#buf.subarray(0, length);
   }
 }
 
@@ -72,6 +108,7 @@ export function poolFeatureMap(m: FeatureMap, p = 1, weights?: Float32Array): Fl
 /** OSNet person re-identification: a person crop squashed to 128×256 → 512-d unit vector. */
 export class BodyEmbedder {
   readonly #model: ModelSession;
+  readonly #input = new BatchBuffer();
   constructor(model: ModelSession) {
     this.#model = model;
   }
@@ -79,7 +116,7 @@ export class BodyEmbedder {
   async embed(crops: readonly RgbImage[]): Promise<Float32Array[]> {
     if (crops.length === 0) return [];
     const plane = 3 * 256 * 128;
-    const buf = new Float32Array(plane * crops.length);
+    const buf = this.#input.take(plane * crops.length);
     const resized = await Promise.all(crops.map((c) => resizeRgb(c, 128, 256)));
     resized.forEach((r, i) => writeChw(r, 'RGB', 'imagenet', buf, i * plane));
     const out = await this.#model.run({ [this.#model.inputName]: float32Tensor(buf, [crops.length, 3, 256, 128]) });

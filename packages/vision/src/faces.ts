@@ -16,6 +16,8 @@ const STRIDES = [8, 16, 32] as const;
 /** YuNet (dynamic input): keep aspect, pad bottom/right to a multiple of 32, BGR 0-255. */
 export class FaceDetector {
   readonly #model: ModelSession;
+  /** Input buffer, grown to the largest frame seen (ORT has copied it by the time run() resolves). */
+  #buf = new Float32Array(0);
   constructor(model: ModelSession) {
     this.#model = model;
   }
@@ -27,7 +29,8 @@ export class FaceDetector {
     const W = Math.max(32, Math.ceil(w / 32) * 32);
     const H = Math.max(32, Math.ceil(h / 32) * 32);
     const resized = await resizeRgb(img, w, h);
-    const buf = new Float32Array(3 * W * H);
+    if (this.#buf.length < 3 * W * H) this.#buf = new Float32Array(3 * W * H);
+    const buf = this.#buf.subarray(0, 3 * W * H);
     writeChw(resized, 'BGR', 'raw', buf, 0, { width: W, height: H, value: 0 });
     const out = await this.#model.run({ [this.#model.inputName]: float32Tensor(buf, [1, 3, H, W]) });
     const faces: FaceDetection[] = [];

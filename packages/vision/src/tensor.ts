@@ -28,24 +28,32 @@ export function writeChw(
     for (let i = 0; i < img.data.length; i++) if (img.data[i]! > max) max = img.data[i]!;
   }
   const src = img.data;
-  const swap = order === 'BGR';
-  for (let c = 0; c < 3; c++) {
-    const srcC = swap ? 2 - c : c;
-    const base = offset + c * plane;
-    if (scale === 'raw') {
-      for (let y = 0; y < img.height; y++) {
-        const row = base + y * W;
-        const s = y * img.width * 3 + srcC;
-        for (let x = 0; x < img.width; x++) out[row + x] = src[s + x * 3]!;
+  // One pass over the pixels writing all three planes: the source is read once, in order.
+  const [c0, c1, c2] = order === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  const p0 = offset, p1 = offset + plane, p2 = offset + 2 * plane;
+  const w = img.width;
+  if (scale === 'raw') {
+    for (let y = 0; y < img.height; y++) {
+      const row = y * W;
+      let s = y * w * 3;
+      for (let x = 0; x < w; x++, s += 3) {
+        out[p0 + row + x] = src[s + c0]!;
+        out[p1 + row + x] = src[s + c1]!;
+        out[p2 + row + x] = src[s + c2]!;
       }
-    } else {
-      const m = MEAN[srcC]!;
-      const inv = 1 / (STD[srcC]! * max);
-      const mo = m / STD[srcC]!;
-      for (let y = 0; y < img.height; y++) {
-        const row = base + y * W;
-        const s = y * img.width * 3 + srcC;
-        for (let x = 0; x < img.width; x++) out[row + x] = src[s + x * 3]! * inv - mo;
+    }
+  } else {
+    // (px / max − mean) / std, written as px · inv − mo so each channel costs one multiply-add.
+    const inv0 = 1 / (STD[c0]! * max), mo0 = MEAN[c0]! / STD[c0]!;
+    const inv1 = 1 / (STD[c1]! * max), mo1 = MEAN[c1]! / STD[c1]!;
+    const inv2 = 1 / (STD[c2]! * max), mo2 = MEAN[c2]! / STD[c2]!;
+    for (let y = 0; y < img.height; y++) {
+      const row = y * W;
+      let s = y * w * 3;
+      for (let x = 0; x < w; x++, s += 3) {
+        out[p0 + row + x] = src[s + c0]! * inv0 - mo0;
+        out[p1 + row + x] = src[s + c1]! * inv1 - mo1;
+        out[p2 + row + x] = src[s + c2]! * inv2 - mo2;
       }
     }
   }

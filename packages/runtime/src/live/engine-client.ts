@@ -5,7 +5,32 @@ import type { ResolvedConfig } from '@familiar/config';
 import type { Engine } from './engine.ts';
 
 /** The engine methods callable across the thread boundary. */
-export type EngineMethod = 'list' | 'enrol' | 'enrolFromImage' | 'update' | 'forget' | 'recogniseImage' | 'processFrame' | 'endCamera' | 'stats' | 'close';
+export type EngineMethod =
+  | 'list'
+  | 'enrol'
+  | 'enrolFromImage'
+  | 'update'
+  | 'forget'
+  | 'recogniseImage'
+  | 'processFrame'
+  | 'endCamera'
+  | 'stats'
+  | 'close'
+  | 'lastSeenAll'
+  | 'sightings'
+  | 'addNote'
+  | 'notes'
+  | 'lastMention'
+  | 'addTrigger'
+  | 'triggers'
+  | 'cancelTrigger'
+  | 'preferences'
+  | 'setPreferences'
+  | 'mergePreferences'
+  | 'correct'
+  | 'unknowns'
+  | 'nameUnknown'
+  | 'dismissUnknown';
 
 type Args<M extends EngineMethod> = Parameters<Engine[M]>;
 type Value<M extends EngineMethod> = Awaited<ReturnType<Engine[M]>>;
@@ -32,7 +57,8 @@ const MAX_PENDING = 256;
 
 /**
  * The engine in a worker thread, so model runs and matching never block the event loop that serves clients.
- * If the worker dies it is restarted (with back-off); calls in flight fail with INTERNAL.
+ * If the worker dies it is restarted (with back-off, retried until it starts); calls in flight fail with INTERNAL,
+ * calls while it is down with ENGINE_UNAVAILABLE.
  */
 export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; crashed: [FamiliarError] }> {
   readonly #config: ResolvedConfig;
@@ -41,6 +67,8 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
   #pending = new Map<number, Pending>();
   #closing = false;
   #restarts = 0;
+  /** The worker has exited and no new one is starting: calls fail fast instead of waiting on a dead thread. */
+  #down = false;
 
   private constructor(config: ResolvedConfig) {
     super();
@@ -58,12 +86,15 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.#config });
       this.#worker = worker;
+      this.#down = false;
       let ready = false;
       worker.on('message', (msg: EngineResponse) => {
         if (msg.type === 'ready') {
           ready = true;
           resolve(msg.concepts);
         } else if (msg.type === 'fatal') {
+          // The worker exits right after this: take no more calls.
+          this.#down = true;
           reject(new FamiliarError(msg.error.code, msg.error.message));
         } else {
           const p = this.#pending.get(msg.id);
@@ -77,6 +108,7 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
         if (!ready) reject(new FamiliarError('INTERNAL', `engine worker failed to start: ${err.message}`, { cause: err }));
       });
       worker.on('exit', (code) => {
+        this.#down = true;
         const failure = new FamiliarError('INTERNAL', `engine worker exited with code ${code}`);
         for (const p of this.#pending.values()) p.reject(failure);
         this.#pending.clear();
@@ -86,19 +118,29 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
         }
         if (this.#closing) return;
         this.emit('crashed', failure);
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.#restarts++, 6));
-        setTimeout(() => {
-          this.#spawn().then(
-            (concepts) => this.emit('restarted', concepts),
-            (err: FamiliarError) => this.emit('crashed', err),
-          );
-        }, delay).unref();
+        this.#restartLater();
       });
     });
   }
 
+  /** Restarts the worker after a back-off, and keeps trying (a model file being restored, say) until one starts. */
+  #restartLater(): void {
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.#restarts++, 6));
+    setTimeout(() => {
+      if (this.#closing) return;
+      this.#spawn().then(
+        (concepts) => this.emit('restarted', concepts),
+        (err: FamiliarError) => {
+          this.emit('crashed', err);
+          this.#restartLater();
+        },
+      );
+    }, delay).unref();
+  }
+
   call<M extends EngineMethod>(method: M, ...args: Args<M>): Promise<Value<M>> {
     if (this.#closing) return Promise.reject(new FamiliarError('CANCELLED', 'the engine is shutting down'));
+    if (this.#down) return Promise.reject(new FamiliarError('ENGINE_UNAVAILABLE', 'the recognition engine is restarting after a failure'));
     if (this.#pending.size >= MAX_PENDING) return Promise.reject(new FamiliarError('RATE_LIMITED', 'the engine has too many requests waiting'));
     const id = this.#nextId++;
     return new Promise<Value<M>>((resolve, reject) => {

@@ -13,9 +13,9 @@ import {
 } from '@familiar/contracts';
 import type { AccessTokenConfig, CameraConfig, ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
-import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type View } from '@familiar/dialogue';
+import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type MemoryBackend, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
-import { SightingsLog } from '@familiar/memory';
+import { extractPreferences } from '@familiar/memory';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient } from './engine-client.ts';
 import type { FrameResult } from './engine.ts';
@@ -69,10 +69,12 @@ export class Runtime {
   readonly config: ResolvedConfig;
   readonly #log: RuntimeLog;
   readonly #engine: EngineClient;
-  readonly #sightings: SightingsLog;
   readonly #cameras = new Map<string, Camera>();
   readonly #listeners = new Set<(e: SceneEvent) => void>();
-  readonly #openVisits = new Map<string, string>();
+  readonly #reminderListeners = new Set<(r: ReminderEvent) => void>();
+  readonly #frameListeners = new Set<(r: FrameResult) => void>();
+  /** conceptId → where it was last seen; kept current from frame results so `lastSeen` answers without a round trip. */
+  readonly #lastSeen = new Map<string, LastSeen>();
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly startedAt = Date.now();
@@ -80,11 +82,10 @@ export class Runtime {
   #server: DialogueServer | null = null;
   #devToken: string | null = null;
 
-  private constructor(config: ResolvedConfig, engine: EngineClient, concepts: ConceptSummary[], sightings: SightingsLog, log: RuntimeLog) {
+  private constructor(config: ResolvedConfig, engine: EngineClient, concepts: ConceptSummary[], log: RuntimeLog) {
     this.config = config;
     this.#engine = engine;
     this.#concepts = concepts;
-    this.#sightings = sightings;
     this.#log = log;
     engine.on('crashed', (err) => log('error', 'engine worker crashed; restarting', { code: err.code, message: err.message }));
     engine.on('restarted', (list) => {
@@ -97,22 +98,10 @@ export class Runtime {
     const { config } = options;
     const log = options.log ?? (() => {});
     await mkdir(config.paths.storeDir, { recursive: true, mode: 0o700 });
-    const sightings = await SightingsLog.open(path.join(config.paths.storeDir, 'sightings.jsonl'), {
-      retentionDays: config.memory.sightingRetentionDays,
-      maxRecords: config.memory.sightingMaxRecords,
-      flushMs: config.memory.sightingFlushMs,
-      updatePersistMs: config.memory.sightingUpdatePersistMs,
-    });
-    let engine: EngineClient;
-    let concepts: ConceptSummary[];
+    const { engine, concepts } = await EngineClient.start(config);
+    const rt = new Runtime(config, engine, concepts, log);
     try {
-      ({ engine, concepts } = await EngineClient.start(config));
-    } catch (err) {
-      await sightings.close();
-      throw err;
-    }
-    const rt = new Runtime(config, engine, concepts, sightings, log);
-    try {
+      for (const [id, s] of Object.entries(await engine.call('lastSeenAll'))) rt.#lastSeen.set(id, { cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box });
       for (const cam of config.cameras) rt.#startCamera(cam);
       if (options.serve !== false) await rt.#serve(options.httpHandler);
     } catch (err) {
@@ -204,6 +193,7 @@ export class Runtime {
           cam.done.push(performance.now());
           if (cam.done.length > FPS_WINDOW) cam.done.shift();
           this.#onResult(result);
+          for (const l of this.#frameListeners) this.#call(l, result);
         } catch (err) {
           const e = toFamiliarError(err);
           if (e.code === 'CANCELLED') break;
@@ -229,51 +219,28 @@ export class Runtime {
   }
 
   #onResult(result: FrameResult): void {
-    this.#dispatch(result.events);
     for (const t of result.tracks) {
-      const visit = this.#openVisits.get(t.trackId);
-      if (visit) this.#safely(() => this.#sightings.update(visit, { at: t.lastSeenAt, box: t.box, confidence: t.confidence }));
+      if (t.conceptId) this.#lastSeen.set(t.conceptId, { cameraId: t.cameraId, room: t.room, at: t.lastSeenAt, box: t.box });
+    }
+    this.#dispatch(result.events);
+    for (const r of result.reminders) {
+      this.#log('info', 'reminder fired', { trigger: r.triggerId, camera: r.cameraId });
+      for (const l of this.#reminderListeners) this.#call(l, r);
     }
   }
 
   #dispatch(events: readonly TrackEvent[]): void {
     for (const e of events) {
-      this.#recordSighting(e);
-      for (const l of this.#listeners) {
-        try {
-          l(e);
-        } catch (err) {
-          this.#log('warn', 'scene listener threw', { message: (err as Error).message });
-        }
-      }
+      if (e.conceptId && e.type !== 'appeared') this.#lastSeen.set(e.conceptId, { cameraId: e.cameraId, room: e.room, at: e.at, box: e.box });
+      for (const l of this.#listeners) this.#call(l, e);
     }
   }
 
-  #recordSighting(e: TrackEvent): void {
-    if (e.conceptId === null && e.kind !== 'person') return;
-    const visit = this.#openVisits.get(e.trackId);
-    if (e.type === 'appeared') {
-      if (visit) this.#safely(() => this.#sightings.update(visit, { at: e.at, box: e.box, confidence: e.confidence, conceptId: e.conceptId }));
-      else
-        this.#safely(() => {
-          const s = this.#sightings.begin({ conceptId: e.conceptId, trackId: e.trackId, cameraId: e.cameraId, room: e.room, at: e.at, box: e.box, confidence: e.confidence });
-          this.#openVisits.set(e.trackId, s.id);
-        });
-    } else if (e.type === 'moved' && visit) {
-      this.#safely(() => this.#sightings.update(visit, { at: e.at, box: e.box, confidence: e.confidence }));
-    } else if (e.type === 'left' && visit) {
-      this.#openVisits.delete(e.trackId);
-      this.#safely(() => this.#sightings.end(visit, { at: e.at }));
-    }
-  }
-
-  /** Memory writes never stop the pipeline: a full disk is logged and the frame goes on. */
-  #safely(fn: () => void): void {
+  #call<T>(listener: (v: T) => void, value: T): void {
     try {
-      fn();
+      listener(value);
     } catch (err) {
-      const e = toFamiliarError(err);
-      this.#log('error', 'sighting write failed', { code: e.code, message: e.message });
+      this.#log('warn', 'listener threw', { message: (err as Error).message });
     }
   }
 
@@ -306,6 +273,12 @@ export class Runtime {
     return this.#camera(cameraId).latest?.result.tracks ?? [];
   }
 
+  /** Calls `listener` with every processed frame of every camera (the benchmark's latency probe); returns the unsubscribe. */
+  onFrame(listener: (result: FrameResult) => void): () => void {
+    this.#frameListeners.add(listener);
+    return () => this.#frameListeners.delete(listener);
+  }
+
   /** Waits for the next processed frame of a camera (tests and the benchmark). */
   async nextResult(cameraId: string, timeoutMs: number): Promise<FrameResult> {
     const cam = this.#camera(cameraId);
@@ -318,13 +291,10 @@ export class Runtime {
     throw new FamiliarError('CAMERA_TIMEOUT', `camera ${cameraId} produced no frame in ${timeoutMs} ms`);
   }
 
-  get sightings(): SightingsLog {
-    return this.#sightings;
-  }
 
   // ------------------------------------------------------------------ the dialogue service's view of Familiar
 
-  readonly backend: DialogueBackend = {
+  readonly backend: DialogueBackend & MemoryBackend = {
     listConcepts: () => this.#concepts,
     enrol: async (req: EnrolRequest) => {
       const res = isEnrolFromPhotos(req)
@@ -342,7 +312,7 @@ export class Runtime {
     forget: async (id) => {
       await this.#engine.call('forget', id);
       this.#concepts = await this.#engine.call('list');
-      await this.#sightings.removeConcept(id);
+      this.#lastSeen.delete(id);
     },
     currentView: async (cameraId) => {
       const cam = this.#camera(cameraId);
@@ -350,14 +320,47 @@ export class Runtime {
       return this.#view(cam, cam.latest.jpeg, cam.latest.result);
     },
     recognise: async (image: RgbImage) => this.#engine.call('recogniseImage', image),
-    lastSeen: (conceptId) => {
-      const s = this.#sightings.lastSeen(conceptId);
-      return s ? ({ cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box } satisfies LastSeen) : null;
-    },
+    lastSeen: (conceptId) => this.#lastSeen.get(conceptId) ?? null,
     subscribe: (listener) => {
       this.#listeners.add(listener);
       return () => this.#listeners.delete(listener);
     },
+    cameras: () => this.cameraStatus(),
+    snapshot: async (cameraId) => {
+      const cam = this.#camera(cameraId);
+      if (!cam.latest) return null;
+      const { jpeg, result } = cam.latest;
+      return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities: result.tracks };
+    },
+    sightings: (query) => this.#engine.call('sightings', query),
+    addNote: (note) => this.#engine.call('addNote', note),
+    notes: (conceptId, limit) => this.#engine.call('notes', conceptId, limit),
+    lastMention: (conceptId) => this.#engine.call('lastMention', conceptId),
+    addTrigger: (req) => this.#engine.call('addTrigger', req),
+    triggers: () => this.#engine.call('triggers'),
+    cancelTrigger: (id) => this.#engine.call('cancelTrigger', id),
+    subscribeReminders: (listener) => {
+      this.#reminderListeners.add(listener);
+      return () => this.#reminderListeners.delete(listener);
+    },
+    preferences: (conceptId) => this.#engine.call('preferences', conceptId),
+    setPreferences: (conceptId, lists) => this.#engine.call('setPreferences', conceptId, lists),
+    mergePreferences: (conceptId, lists) => this.#engine.call('mergePreferences', conceptId, lists),
+    extractPreferences: (comment) => extractPreferences(comment),
+    correct: async (req) => {
+      const jpeg = req.image ?? this.#camera(req.cameraId).latest?.jpeg;
+      if (!jpeg) throw new FamiliarError('NOT_FOUND', `camera ${req.cameraId ?? '(default)'} has no frame yet`);
+      const res = await this.#engine.call('correct', { conceptId: req.conceptId, verdict: req.verdict, jpeg, ...(req.box && { box: req.box }) });
+      this.#concepts = await this.#engine.call('list');
+      return res;
+    },
+    unknowns: () => this.#engine.call('unknowns'),
+    nameUnknown: async (id, req) => {
+      const c = await this.#engine.call('nameUnknown', id, req);
+      this.#concepts = await this.#engine.call('list');
+      return c;
+    },
+    dismissUnknown: (id) => this.#engine.call('dismissUnknown', id),
     status: () => ({
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       concepts: this.#concepts.length,
@@ -392,10 +395,7 @@ export class Runtime {
     await Promise.allSettled([...this.#cameras.values()].map((c) => c.source.stop()));
     await Promise.allSettled(this.#loops);
     await this.#server?.close();
+    // Closing the engine ends open visits and flushes memory in the worker.
     await this.#engine.close();
-    const now = Date.now();
-    for (const visit of this.#openVisits.values()) this.#safely(() => this.#sightings.end(visit, { at: now }));
-    this.#openVisits.clear();
-    await this.#sightings.close();
   }
 }

@@ -1,0 +1,70 @@
+/**
+ * The system under load, shared by reliability-load.test.ts and the long soak script: a real `familiar start`
+ * with a replay camera of real photos, a fake OpenAI-compatible LVLM on loopback, a control and a viewer token,
+ * and one enrolled pet so scene events and grounded prompts carry a name.
+ */
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FakeLvlmServer } from './fake-lvlm.ts';
+import { startFamiliar, type FamiliarProcess } from './reliability-proc.ts';
+import { dataFile } from './static-backend.ts';
+import { TestClient } from './ws-client.ts';
+
+export const SOAK_CONTROL = 'soak-control-token-0123456789';
+export const SOAK_VIEWER = 'soak-viewer-token-0123456789';
+export const SOAK_CAMERA = 'living';
+
+export interface SoakSystem {
+  rt: FamiliarProcess;
+  lvlm: FakeLvlmServer;
+  close(): Promise<void>;
+}
+
+/** Starts the system; `clients` sizes the server limits so the load itself is not refused. */
+export async function startSoakSystem(options: { clients: number; fps: number }): Promise<SoakSystem> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'familiar-soak-'));
+  const lvlm = await FakeLvlmServer.start();
+  // The dog walks in for six frames, then only the can is there for six: appeared / moved / left, over and over.
+  const frames = path.join(tmp, 'frames');
+  await mkdir(frames);
+  const sequence = [...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/dog2/${n}.jpg`), ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/can/${n}.jpg`)];
+  for (const [i, f] of sequence.entries()) await symlink(dataFile(f), path.join(frames, `frame-${String(i).padStart(2, '0')}.jpg`));
+  const configFile = path.join(tmp, 'familiar.yaml');
+  await writeFile(
+    configFile,
+    [
+      'server:',
+      '  port: 0',
+      `  maxClients: ${options.clients + 8}`,
+      `  maxConcurrentAsks: ${options.clients + 8}`,
+      '  tokens:',
+      `    - { name: owner, role: control, token: ${SOAK_CONTROL} }`,
+      `    - { name: tablets, role: viewer, token: ${SOAK_VIEWER} }`,
+      `lvlm: { baseUrl: "${lvlm.baseUrl}", model: fake }`,
+      'tracking: { maxMissedFrames: 2, maxMissedMs: 1500 }',
+      'cameras:',
+      `  - { id: ${SOAK_CAMERA}, room: living room, fps: ${options.fps}, source: { kind: replay, uri: "${frames}" } }`,
+    ].join('\n'),
+  );
+  const rt = await startFamiliar({ configFile, store: path.join(tmp, 'store') });
+  try {
+    const owner = await TestClient.connect(rt.url, SOAK_CONTROL);
+    const photos = await Promise.all(['00.jpg', '01.jpg'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}`))).toString('base64')));
+    const ex = await owner.request({ type: 'concepts/enrol', name: 'Biscuit', kind: 'pet', context: 'our spaniel', photos }, 120_000);
+    if (!ex.result.success) throw new Error(`enrol failed: ${JSON.stringify(ex.result.error)}`);
+    owner.close();
+  } catch (err) {
+    await rt.kill();
+    throw err;
+  }
+  return {
+    rt,
+    lvlm,
+    async close() {
+      if (rt.proc.exitCode === null) await rt.kill();
+      await lvlm.close();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
