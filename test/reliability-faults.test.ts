@@ -19,6 +19,8 @@ import { errorCode, ok, TestClient } from './support/ws-client.ts';
 // restarting Familiar where that is possible. Against the real `familiar start` (and the real engine worker).
 
 const CONTROL = 'faults-control-token-0123456789';
+/** Polling interval for conditions that ask the server (well inside its 20 commands/s per-connection limit). */
+const POLL_MS = 150;
 const FAST = '{ startTimeoutMs: 4000, stallTimeoutMs: 1500, restartInitialMs: 100, restartMaxMs: 400, restartJitter: 0.2 }';
 
 interface CameraStatus {
@@ -87,7 +89,7 @@ async function cameras(): Promise<Map<string, CameraStatus>> {
 
 /** Resolves once `camera` has processed a frame captured after `since`. */
 async function framesAfter(camera: string, since: number, timeoutMs = 30_000): Promise<void> {
-  await waitUntil(async () => ((await cameras()).get(camera)?.lastFrameAt ?? 0) > since, timeoutMs, `${camera} to process a frame again`, () => rt.stderr().slice(-1500));
+  await waitUntil(async () => ((await cameras()).get(camera)?.lastFrameAt ?? 0) > since, timeoutMs, `${camera} to process a frame again`, () => rt.stderr().slice(-1500), POLL_MS);
 }
 
 function logged(camera: string, state: string, after: number): boolean {
@@ -107,7 +109,7 @@ describe.skipIf(!HAVE_FFMPEG)('faults survived by familiar start, without a rest
     // Unplugged: the network camera goes away. The other camera and the service carry on.
     const unplugged = Date.now();
     await stopChild(doorServer!);
-    await waitUntil(async () => (await cameras()).get('door')!.state !== 'streaming', 15_000, 'door to notice');
+    await waitUntil(async () => (await cameras()).get('door')!.state !== 'streaming', 15_000, 'door to notice', undefined, POLL_MS);
     const door = (await cameras()).get('door')!;
     expect(door.lastError).toMatch(/CAMERA_/);
     await framesAfter('hall', Date.now());

@@ -69,12 +69,22 @@ export async function childNodeArgs(entry: string, outDir: string): Promise<stri
   return [outfile];
 }
 
-/** Polls `cond` every 25 ms until it holds; rejects after `timeoutMs` with `what` (and `detail()` if given). */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, detail?: () => string): Promise<void> {
+/**
+ * Polls `cond` every `intervalMs` until it holds; rejects after `timeoutMs` with `what` (and `detail()` if given).
+ * A `cond` that sends a command over the WebSocket needs an interval of 100 ms or more: the server limits each
+ * connection to 20 commands a second and answers faster polling with RATE_LIMITED.
+ */
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  detail?: () => string,
+  intervalMs = 25,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${detail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

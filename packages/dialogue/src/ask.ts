@@ -196,7 +196,7 @@ export class Asker {
       not_in_view: absent.map((a) => ({ concept_id: a.concept.id, name: a.concept.name, last_seen: a.lastSeen ? toWireLastVisit(a.lastSeen) : null })),
       ...memoryFields(ctx, noteId),
     };
-    const remindersText = '';
+    const remindersText = reminderSentences(ctx);
 
     const grounded = (reason: GroundedReason, lvlmError?: FamiliarError): AskResult => {
       const text = groundedAnswer({
@@ -307,7 +307,7 @@ export class Asker {
   }
 
   private memoryAnswer(ctx: AskContext, text: string, extra: Partial<AskResult>): AskResult {
-    const answer = [...ctx.reminders.map((r) => reminderSentence(r, ctx.now)), text].join(' ');
+    const answer = [reminderSentences(ctx), text].filter(Boolean).join(' ');
     ctx.emit(answer);
     return { answer, source: 'grounded', camera_id: null, room: null, captured_at: null, grounded_on: [], not_in_view: [], ...extra };
   }
@@ -363,6 +363,11 @@ export class Asker {
       return undefined;
     }
   }
+}
+
+/** The reminders an answer opens with, as one run of sentences ('' when none). */
+function reminderSentences(ctx: AskContext): string {
+  return ctx.reminders.map((r) => reminderSentence(r, ctx.now)).join(' ');
 }
 
 /** The memory fields of an AskResult: reminders delivered, the note stored. */

@@ -9,6 +9,8 @@ import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
 import { Runtime, type RuntimeLog } from './live/runtime.ts';
 import { createConsoleHandler } from '@familiar/console';
+import { MEMORY_COMMANDS } from './cli-memory.ts';
+import { Household } from './household.ts';
 
 const USAGE = `familiar — knows its household
 
@@ -18,6 +20,12 @@ Usage:
   familiar list [--json]
   familiar update NAME|ID [--name NEW] [--context TEXT]
   familiar forget NAME|ID
+  familiar last-seen [NAME|ID] [--json]
+  familiar notes NAME|ID [--json]
+  familiar remind "if Anna shows up, remind me to call the doctor" [--by NAME]
+  familiar triggers [cancel ID] [--json]
+  familiar preferences NAME|ID [--json]
+  familiar unknowns [name ID --name NAME [--context TEXT] | dismiss ID] [--json]
   familiar eval --dataset DIR [--json] [--corrections]
   familiar models verify
   familiar models fetch [BASE_URL]
@@ -46,6 +54,7 @@ const OPTIONS = {
   quick: { type: 'boolean', default: false },
   corrections: { type: 'boolean', default: false },
   port: { type: 'string' },
+  by: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -110,6 +119,16 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !command) {
     print(USAGE);
     return command || values.help ? 0 : 2;
+  }
+  const memoryCommand = Object.hasOwn(MEMORY_COMMANDS, command) ? MEMORY_COMMANDS[command] : undefined;
+  if (memoryCommand) {
+    const value = await withCore(
+      values,
+      (core) => memoryCommand.run(new Household(core), args, { json: values.json ?? false, ...(values.name !== undefined && { name: values.name }), ...(values.context !== undefined && { context: values.context }), ...(values.by !== undefined && { by: values.by }), print }),
+      memoryCommand.readOnly(args),
+    );
+    if (values.json) print(JSON.stringify(value));
+    return 0;
   }
   switch (command) {
     case 'enrol':
