@@ -142,7 +142,7 @@ class Connection {
 }
 
 /**
- * Starts the WebSocket dialogue service (Home Assistant conventions, see packages/dialogue/PROTOCOL.md) on an
+ * Starts the WebSocket dialogue service (Home Assistant conventions, see the README's protocol section) on an
  * HTTP server that other handlers can share. Binds 127.0.0.1 unless configured otherwise.
  */
 export async function startDialogueServer(options: DialogueServerOptions): Promise<DialogueServer> {
