@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '@familiar/config';
+import { decodeImage } from '@familiar/image';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { dataFile } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
@@ -51,6 +52,7 @@ beforeAll(async () => {
     `    - { name: tablet, role: viewer, token: ${VIEWER} }`,
     `lvlm: { baseUrl: "${lvlm.baseUrl}", model: fake }`,
     'tracking: { maxMissedFrames: 2, maxMissedMs: 400 }',
+    'store: { embeddingsOnly: false }',
     'cameras:',
     `  - { id: kitchen, room: kitchen, fps: 4, source: { kind: replay, uri: "${frames}" } }`,
   ].join('\n');
@@ -125,6 +127,14 @@ describe('familiar start, end to end over a real WebSocket', () => {
     ));
     expect(enrolled.concept).toMatchObject({ name: 'Biscuit' });
     const enrolledAt = Date.now();
+    // Outside embeddings-only mode the concept keeps one small thumbnail, and viewers may see it.
+    const thumbFile = path.join(store, 'thumbnails', `${enrolled.concept.id}.jpg`);
+    const viewer = await TestClient.connect(url, VIEWER);
+    const thumb = ok(await viewer.request<{ concept_id: string; jpeg: string | null }>({ type: 'concepts/thumbnail', concept_id: enrolled.concept.id }));
+    viewer.close();
+    const thumbImage = (await decodeImage(Buffer.from(thumb.jpeg!, 'base64'))).image;
+    expect(Math.max(thumbImage.width, thumbImage.height)).toBeLessThanOrEqual(160);
+    expect(Buffer.from(thumb.jpeg!, 'base64').equals(await readFile(thumbFile))).toBe(true);
 
     await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to appear');
     await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave');
@@ -166,6 +176,7 @@ describe('familiar start, end to end over a real WebSocket', () => {
     expect(enrolledAt).toBeLessThan(forgottenAt);
     const sightings = await readFile(path.join(store, 'sightings.jsonl'), 'utf8').catch(() => '');
     expect(sightings).not.toContain(enrolled.concept.id);
+    await expect(readFile(thumbFile)).rejects.toMatchObject({ code: 'ENOENT' });
     const list = ok(await owner.request<{ concepts: unknown[] }>({ type: 'concepts/list' }));
     expect(list.concepts).toEqual([]);
     expect(owner.schemaErrors).toEqual([]);

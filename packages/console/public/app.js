@@ -9,6 +9,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').StatusResult} StatusResult
  * @typedef {import('../../contracts/src/protocol.ts').ConceptsListResult} ConceptsListResult
  * @typedef {import('../../contracts/src/protocol.ts').SceneChangeEvent} SceneChangeEvent
+ * @typedef {import('../../contracts/src/protocol.ts').ReminderFiredEvent} ReminderFiredEvent
  * @typedef {typeof import('./dom.js').PALETTE[number]} Colour
  *
  * @typedef {object} Session  what every view shares
@@ -27,6 +28,7 @@
  * @property {(what: 'cameras' | 'concepts') => void} update
  * @property {() => void} reset
  * @property {(e: SceneChangeEvent) => void} [scene]
+ * @property {(e: ReminderFiredEvent) => void} [reminder]
  */
 import { FamiliarClient, ProtocolError, serviceUrl } from './client.js';
 import { PALETTE, UNKNOWN_COLOUR, byId, toast } from './dom.js';
@@ -140,6 +142,12 @@ async function load() {
     refreshStatus(),
     session.refreshConcepts(),
     session.client.subscribeScene((e) => {
+      if (e.kind === 'reminder') {
+        // Announced wherever the user is (the toasts are a live region); the Memory view keeps a list.
+        toast(e.text, 'reminder');
+        for (const v of Object.values(views)) v.reminder?.(e);
+        return;
+      }
       if (e.kind !== 'scene') return;
       // Someone enrolled on another device: learn their name and colour.
       if (e.concept_id && !session.conceptById(e.concept_id)) refreshConceptsSoon();

@@ -84,16 +84,17 @@ export function clock(at) {
 }
 
 /**
- * A short, polite message in the page's status region (read by screen readers), gone after a while.
+ * A short, polite message in the page's status region (read by screen readers), gone after a while; errors
+ * and reminders stay longer.
  * @param {string} text
- * @param {'info' | 'error'} [tone]
+ * @param {'info' | 'error' | 'reminder'} [tone]
  */
 export function toast(text, tone = 'info') {
   const region = byId('toasts');
   const item = h('p', { class: `toast ${tone}`, text });
   region.append(item);
   while (region.childElementCount > 4) region.firstElementChild?.remove();
-  setTimeout(() => item.remove(), tone === 'error' ? 9000 : 5000);
+  setTimeout(() => item.remove(), tone === 'info' ? 5000 : tone === 'error' ? 9000 : 15000);
 }
 
 /**

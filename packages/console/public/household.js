@@ -1,14 +1,18 @@
 // @ts-check
 /**
- * Household: who and what Familiar knows (name, kind, context, views, threshold), and for the control role
- * enrolling (photos from files, drag and drop, or a camera frame), editing and forgetting.
+ * Household: who and what Familiar knows (name, kind, context, views, threshold, where and when last seen),
+ * and for the control role enrolling (photos from files, drag and drop, or a camera frame), editing and
+ * forgetting.
  *
  * @typedef {import('./app.js').Session} Session
  * @typedef {import('../../contracts/src/protocol.ts').WireConcept} WireConcept
  * @typedef {import('../../contracts/src/protocol.ts').ConceptResult} ConceptResult
+ * @typedef {import('../../contracts/src/protocol.ts').LastSeenResult} LastSeenResult
+ * @typedef {import('../../contracts/src/protocol.ts').SceneChangeEvent} SceneChangeEvent
  */
+import { ProtocolError } from './client.js';
 import { createCapture } from './capture.js';
-import { byId, confirmDialog, h, toBase64, toast } from './dom.js';
+import { byId, confirmDialog, h, timeAgo, toBase64, toast } from './dom.js';
 
 /** The server's default `server.maxImagesPerMessage`. */
 const MAX_PHOTOS = 8;
@@ -23,6 +27,25 @@ const SEND_AS_IS_BYTES = 3 * 1024 * 1024;
 const MAX_SIDE = 2048;
 const MIN_SIDE = 512;
 const AS_IS_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
+/** A concept's last sighting is asked again after this long (scene events keep it current meanwhile). */
+const LAST_SEEN_TTL_MS = 60_000;
+/** memory/last_seen requests in flight at once: a large household stays under the server's rate limit. */
+const LAST_SEEN_CONCURRENCY = 3;
+/** "5 min ago" moves on while the view is on screen. */
+const LAST_SEEN_TICK_MS = 15_000;
+
+/**
+ * Where and when a concept was last seen; null: never.
+ * @typedef {{ room: string, cameraId: string, at: number, ongoing: boolean, answer: string | null } | null} LastSeen
+ */
+
+/** @param {LastSeen | undefined} seen */
+function lastSeenText(seen) {
+  if (seen === undefined) return '…';
+  if (seen === null) return 'not seen yet';
+  const where = `the ${seen.room} (${seen.cameraId})`;
+  return seen.ongoing ? `in ${where} now` : `${timeAgo(seen.at)} in ${where}`;
+}
 
 /**
  * @typedef {object} TrayPhoto
@@ -79,6 +102,13 @@ export function createHousehold(session) {
   /** @type {TrayPhoto[]} */
   let photos = [];
   let busy = false;
+  let visible = false;
+  /** @type {Map<string, { seen: LastSeen, fetched: number }>} */
+  const lastSeen = new Map();
+  /** @type {Set<string>} */
+  const fetching = new Set();
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let ticker = null;
 
   // ------------------------------------------------------------------ the list
 
@@ -103,6 +133,8 @@ export function createHousehold(session) {
             h('dd', { 'data-fact': 'views', text: String(c.view_count) }),
             h('dt', { text: 'Threshold' }),
             h('dd', { 'data-fact': 'threshold', text: thresholdText(c) }),
+            h('dt', { text: 'Last seen' }),
+            h('dd', { 'data-fact': 'last-seen', text: lastSeenText(lastSeen.get(c.id)?.seen) }),
             h('dt', { text: 'Enrolled' }),
             h('dd', { text: new Date(c.created_at).toLocaleDateString() }),
           ),
@@ -117,6 +149,44 @@ export function createHousehold(session) {
       }),
     );
     byId('concepts-empty').hidden = concepts.length > 0;
+    if (visible) void refreshLastSeen();
+  }
+
+  // ------------------------------------------------------------------ last seen
+
+  /** Rewrites the "last seen" facts in place: re-rendering the cards would take the focus off their buttons. */
+  function renderLastSeen() {
+    for (const dd of list.querySelectorAll('[data-fact="last-seen"]')) {
+      const id = dd.closest('[data-concept]')?.getAttribute('data-concept') ?? '';
+      const entry = lastSeen.get(id);
+      dd.textContent = lastSeenText(entry?.seen);
+      if (entry?.seen?.answer) dd.setAttribute('title', entry.seen.answer);
+      else dd.removeAttribute('title');
+    }
+  }
+
+  /** Asks memory/last_seen for the concepts not known or not asked for a while, a few at a time. */
+  async function refreshLastSeen() {
+    const now = Date.now();
+    const due = session.concepts.filter((c) => !fetching.has(c.id) && now - (lastSeen.get(c.id)?.fetched ?? 0) > LAST_SEEN_TTL_MS).map((c) => c.id);
+    for (const id of due) fetching.add(id);
+    const worker = async () => {
+      for (let id = due.shift(); id !== undefined; id = due.shift()) {
+        try {
+          /** @type {LastSeenResult} */
+          const res = await session.client.request({ type: 'memory/last_seen', concept_id: id });
+          const s = res.sighting;
+          lastSeen.set(id, { seen: s && { room: s.room, cameraId: s.camera_id, at: s.last_seen, ongoing: s.ongoing, answer: res.answer }, fetched: Date.now() });
+        } catch (err) {
+          // Forgotten meanwhile, or the connection went: asked again next time.
+          if (!(err instanceof ProtocolError)) throw err;
+        } finally {
+          fetching.delete(id);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LAST_SEEN_CONCURRENCY, due.length) }, worker));
+    renderLastSeen();
   }
 
   // ------------------------------------------------------------------ edit and forget
@@ -336,14 +406,29 @@ export function createHousehold(session) {
 
   return {
     show() {
+      visible = true;
+      ticker ??= setInterval(renderLastSeen, LAST_SEEN_TICK_MS);
       void session.refreshConcepts();
     },
-    hide() {},
+    hide() {
+      visible = false;
+      if (ticker) clearInterval(ticker);
+      ticker = null;
+    },
     /** @param {'cameras' | 'concepts'} what */
     update(what) {
       if (what === 'concepts') render();
     },
+    /** Comings and goings keep "last seen" current without asking. @param {SceneChangeEvent} e */
+    scene(e) {
+      if (!e.concept_id) return;
+      const fetched = lastSeen.get(e.concept_id)?.fetched ?? 0;
+      lastSeen.set(e.concept_id, { seen: { room: e.room, cameraId: e.camera_id, at: e.at, ongoing: e.change !== 'left', answer: null }, fetched });
+      if (visible) renderLastSeen();
+    },
     reset() {
+      this.hide();
+      lastSeen.clear();
       for (const p of photos) URL.revokeObjectURL(p.url);
       photos = [];
       renderTray();

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Live view: each camera's latest frame with coloured, named boxes, kept current by scene events (boxes move
- * at once) and snapshots (the picture itself), plus the camera's frame rate and counters.
+ * at once) and snapshots (the picture itself), plus the camera's frame rate and counters. The control role can
+ * correct a box ("not Billy", "this is Anna") from the list under the frame or by clicking the box.
  *
  * @typedef {import('./app.js').Session} Session
  * @typedef {import('../../contracts/src/protocol.ts').WireCameraStats} WireCameraStats
@@ -10,6 +11,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').SnapshotResult} SnapshotResult
  */
 import { ProtocolError } from './client.js';
+import { createCorrect } from './correct.js';
 import { UNKNOWN_COLOUR, byId, fromBase64, h, percent, placeBox, timeAgo } from './dom.js';
 
 /** A new picture at least this often while the view is on screen. */
@@ -51,6 +53,10 @@ export function createLive(session) {
   let visible = false;
   /** @type {ReturnType<typeof setInterval> | null} */
   let ticker = null;
+  const correct = createCorrect(session);
+
+  /** @param {Card} card @param {WireSceneEntity} e */
+  const openCorrection = (card, e) => correct.open({ cameraId: card.stats.id, room: card.stats.room, entity: e, img: card.img, width: card.width, height: card.height });
 
   /** @param {WireCameraStats} stats */
   function makeCard(stats) {
@@ -93,6 +99,7 @@ export function createLive(session) {
     const entities = [...card.entities.values()].sort((a, b) => b.confidence - a.confidence);
     const boxes = [];
     const items = [];
+    const control = session.role === 'control';
     for (const e of entities) {
       const concept = e.concept_id ? session.conceptById(e.concept_id) : undefined;
       const name = concept?.name ?? e.name ?? 'Unknown';
@@ -105,11 +112,22 @@ export function createLive(session) {
         label.style.background = colour.css;
         label.style.color = colour.ink;
         placeBox(box, e.box, card.width, card.height);
+        // A shortcut for pointers; keyboards and screen readers use the list's button.
+        if (control) box.addEventListener('click', () => openCorrection(card, e));
         boxes.push(box);
       }
       const swatch = h('span', { class: 'swatch' });
       swatch.style.background = colour.css;
-      items.push(h('li', {}, swatch, h('strong', { text: name }), ` · ${kind ?? 'not recognised'} · ${percent(e.confidence)}`));
+      items.push(
+        h(
+          'li',
+          { 'data-name': name },
+          swatch,
+          h('strong', { text: name }),
+          ` · ${kind ?? 'not recognised'} · ${percent(e.confidence)}`,
+          control && card.width > 0 && h('button', { type: 'button', class: 'correct quiet', 'aria-label': `Correct ${e.concept_id ? name : 'this unknown'}`, 'aria-haspopup': 'dialog', text: 'Correct…', onclick: () => openCorrection(card, e) }),
+        ),
+      );
     }
     card.overlay.replaceChildren(...boxes);
     card.list.replaceChildren(...(items.length ? items : [h('li', { class: 'hint', text: 'Nobody and nothing recognised' })]));

@@ -135,6 +135,13 @@ export interface CameraSnapshotCommand {
   camera_id?: string;
 }
 
+/** A concept's thumbnail (kept only outside embeddings-only mode). */
+export interface ConceptsThumbnailCommand {
+  id: number;
+  type: 'concepts/thumbnail';
+  concept_id: string;
+}
+
 export interface UnsubscribeCommand {
   id: number;
   type: 'unsubscribe';
@@ -304,6 +311,7 @@ export type ClientCommand =
   | SceneSubscribeCommand
   | UnsubscribeCommand
   | CameraSnapshotCommand
+  | ConceptsThumbnailCommand
   | MemoryCommand;
 
 export type CommandType = ClientCommand['type'];
@@ -493,6 +501,13 @@ export interface WireSceneEntity {
   /** In frame pixels (`width` × `height`), like scene-event boxes and the enrol box. */
   box: Box;
   confidence: number;
+}
+
+/** Result of `concepts/thumbnail`. */
+export interface ThumbnailResult {
+  concept_id: string;
+  /** Base64 JPEG (at most 160 pixels a side); null in embeddings-only mode or for a concept enrolled without a photo. */
+  jpeg: string | null;
 }
 
 /** Result of `camera/snapshot`. */

@@ -111,6 +111,8 @@ export interface DialogueBackend extends MemoryBackend {
    * frame pixels: a backend whose views are downscaled should implement this (it can return the camera's own JPEG).
    */
   snapshot?(cameraId?: string): Promise<Snapshot | null>;
+  /** A concept's thumbnail JPEG, or null when it has none (embeddings-only mode). CONCEPT_NOT_FOUND for an unknown id. */
+  thumbnail?(conceptId: string): Promise<Uint8Array | null>;
 }
 
 export function isEnrolFromPhotos(req: EnrolRequest): req is EnrolFromPhotos {

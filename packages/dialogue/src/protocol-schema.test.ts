@@ -11,7 +11,7 @@ describe('published protocol schema', () => {
   it('describes every command and server message', () => {
     const schema = JSON.parse(protocolSchemaText()) as { $defs: Record<string, { oneOf?: unknown[]; anyOf?: unknown[] }> };
     const text = JSON.stringify(schema.$defs.ClientCommand);
-    for (const type of ['ping', 'status', 'concepts/list', 'concepts/enrol', 'concepts/update', 'concepts/forget', 'ask', 'ask/cancel', 'scene/subscribe', 'unsubscribe', 'camera/snapshot',
+    for (const type of ['ping', 'status', 'concepts/list', 'concepts/enrol', 'concepts/update', 'concepts/forget', 'ask', 'ask/cancel', 'scene/subscribe', 'unsubscribe', 'camera/snapshot', 'concepts/thumbnail',
       'memory/last_seen', 'memory/sightings', 'notes/add', 'notes/list', 'memory/last_mention', 'triggers/add', 'triggers/list', 'triggers/cancel',
       'preferences/get', 'preferences/set', 'preferences/comment', 'concepts/correct', 'unknowns/list', 'unknowns/name', 'unknowns/dismiss']) {
       expect(text).toContain(`"const":"${type}"`);

@@ -28,6 +28,7 @@ import {
   type SceneChangeEvent,
   type ServerMessage,
   type SnapshotResult,
+  type ThumbnailResult,
   type StatusResult,
   type SubscribeResult,
   type UnsubscribeResult,
@@ -140,6 +141,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     { camera_id: CameraId.optional().describe('The default camera when absent.') },
     "A camera's latest frame as base64 JPEG, with who and what is in it (boxes in frame pixels).",
   );
+  const ConceptsThumbnail = cmd('concepts/thumbnail', { concept_id: ConceptId }, "A concept's small thumbnail (none in embeddings-only mode).");
 
 
   // ---- memory beyond identity
@@ -257,6 +259,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     SceneSubscribe,
     Unsubscribe,
     CameraSnapshot,
+    ConceptsThumbnail,
     MemoryLastSeen,
     MemorySightings,
     NotesAdd,
@@ -273,7 +276,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     UnknownsName,
     UnknownsDismiss,
   ]);
-  return { Ping, Status, ConceptsList, ConceptsEnrol, ConceptsUpdate, ConceptsForget, Ask, AskCancel, SceneSubscribe, Unsubscribe, CameraSnapshot, ...memory, Command };
+  return { Ping, Status, ConceptsList, ConceptsEnrol, ConceptsUpdate, ConceptsForget, Ask, AskCancel, SceneSubscribe, Unsubscribe, CameraSnapshot, ConceptsThumbnail, ...memory, Command };
 }
 
 // ---- server messages (for the published schema and for checking what the server sends in tests)
@@ -462,6 +465,9 @@ export const ResultSchemas = {
       entities: z.array(WireSceneEntity),
     })
     .strict(),
+  'concepts/thumbnail': z
+    .object({ concept_id: z.string(), jpeg: z.string().nullable().describe('Base64 JPEG (≤ 160 px a side); null in embeddings-only mode or without an enrolment photo.') })
+    .strict(),
   'memory/last_seen': z
     .object({ concept_id: z.string(), name: z.string(), sighting: WireSighting.nullable().describe('The latest visit; null if never seen.'), answer: z.string() })
     .strict(),
@@ -533,6 +539,7 @@ export type ProtocolTypeChecks = [
   Assert<Equal<z.infer<(typeof ResultSchemas)['scene/subscribe']>, SubscribeResult>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['unsubscribe']>, UnsubscribeResult>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['camera/snapshot']>, SnapshotResult>>,
+  Assert<Equal<z.infer<(typeof ResultSchemas)['concepts/thumbnail']>, ThumbnailResult>>,
   Assert<Equal<z.infer<typeof SceneChangeSchema>, SceneChangeEvent>>,
   Assert<Equal<z.infer<typeof ReminderFiredSchema>, ReminderFiredEvent>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['memory/last_seen']>, LastSeenResult>>,

@@ -308,6 +308,10 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         if (!snap) throw new FamiliarError('NOT_FOUND', cmd.camera_id ? `camera "${cmd.camera_id}" has no frame yet` : 'no camera has a frame yet');
         return toWireSnapshot(snap);
       }
+      case 'concepts/thumbnail': {
+        const jpeg = backend.thumbnail ? await backend.thumbnail(cmd.concept_id) : null;
+        return { concept_id: cmd.concept_id, jpeg: jpeg ? Buffer.from(jpeg).toString('base64') : null };
+      }
       default:
         return runMemoryCommand(
           {

@@ -16,4 +16,5 @@ export * from './trigger-parse.ts';
 export * from './preferences.ts';
 export * from './preference-extract.ts';
 export * from './unknowns.ts';
+export * from './thumbnails.ts';
 export * from './memory.ts';

@@ -164,3 +164,37 @@ describe('Memory', () => {
     memory = undefined;
   });
 });
+
+describe('thumbnails', () => {
+  const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
+
+  it('are kept only outside embeddings-only mode, erased with their concept, and purged when the mode turns on', async () => {
+    let m = await open({ keepThumbnails: true });
+    const anna = await m.concepts.add({ name: 'Anna', kind: 'person', views: faceViews(2, randomUnit(DIM, rand)) });
+    const billy = await m.concepts.add({ name: 'Billy', kind: 'pet', views: faceViews(2, randomUnit(DIM, rand)) });
+    await m.thumbnails.put(anna.id, JPEG);
+    await m.thumbnails.put(billy.id, JPEG);
+    expect(await m.thumbnails.get(anna.id)).toEqual(JPEG);
+    expect((await caught(m.thumbnails.put(anna.id, new Uint8Array(70_000)))).code).toBe('IMAGE_TOO_LARGE');
+    expect((await caught(m.thumbnails.get('../concepts'))).code).toBe('INPUT_INVALID');
+
+    const report = await m.forgetConcept(anna.id);
+    expect(report.thumbnail).toBe(true);
+    expect(await m.thumbnails.get(anna.id)).toBeNull();
+    expect((await allFiles(dir)).filter((f) => f.includes(anna.id))).toEqual([]);
+
+    // An orphan (its concept gone in a crash between two writes) is removed at the next open.
+    await writeFile(path.join(dir, MEMORY_FILES.thumbnails, 'orphan-1.jpg'), JPEG);
+    await m.close();
+    m = await open({ keepThumbnails: true });
+    expect((await m.thumbnails.ids()).sort()).toEqual([billy.id]);
+
+    // Embeddings-only mode keeps no image data at all: the folder is erased on open, nothing is stored.
+    await m.close();
+    m = await open({ keepThumbnails: false });
+    expect((await allFiles(dir)).filter((f) => f.includes(MEMORY_FILES.thumbnails))).toEqual([]);
+    await m.thumbnails.put(billy.id, JPEG);
+    expect(await m.thumbnails.get(billy.id)).toBeNull();
+    expect((await allFiles(dir)).filter((f) => f.endsWith('.jpg'))).toEqual([]);
+  });
+});

@@ -12,6 +12,7 @@ import { NotesLog, type NoteRemoval } from './notes.ts';
 import { PreferenceStore } from './preferences.ts';
 import { SightingsLog } from './sightings.ts';
 import { TriggerStore, type TriggerRemoval } from './triggers.ts';
+import { ThumbnailStore } from './thumbnails.ts';
 import { UnknownVisitors } from './unknowns.ts';
 
 /** The fixed layout of a store directory. */
@@ -27,6 +28,8 @@ export const MEMORY_FILES = Object.freeze({
   preferences: 'preferences.json',
   /** One checksummed file per provisional unknown identity. */
   unknowns: 'unknowns',
+  /** One small JPEG per concept, only outside embeddings-only mode. */
+  thumbnails: 'thumbnails',
   /** Present only while a forget is in progress (resumed at the next open after a crash). */
   forgetJournal: 'forgetting.json',
 });
@@ -41,6 +44,8 @@ export interface MemoryOptions {
    * STORE_IO (for CLI listings and evaluations beside a running runtime).
    */
   readOnly?: boolean;
+  /** Keep a small thumbnail per concept (config `store.embeddingsOnly: false`). Default: embeddings only, no image data at all. */
+  keepThumbnails?: boolean;
   log?: MemoryLogger;
   /** Clock (tests). */
   now?: () => number;
@@ -55,6 +60,8 @@ export interface ForgetReport {
   triggers: TriggerRemoval;
   /** Whether preferences (its own, or others' naming it) changed. */
   preferences: boolean;
+  /** Whether its thumbnail was erased. */
+  thumbnail: boolean;
   /** Quarantined (corrupt) files that held the concept's id or name, deleted. */
   quarantinedDeleted: string[];
 }
@@ -85,6 +92,7 @@ export class Memory {
   readonly triggers: TriggerStore;
   readonly preferences: PreferenceStore;
   readonly unknowns: UnknownVisitors;
+  readonly thumbnails: ThumbnailStore;
   readonly #lock: StoreLock | undefined;
   readonly #log: MemoryLogger;
   #forgetting: Promise<unknown> = Promise.resolve();
@@ -101,6 +109,7 @@ export class Memory {
     this.triggers = parts.triggers;
     this.preferences = parts.preferences;
     this.unknowns = parts.unknowns;
+    this.thumbnails = parts.thumbnails;
   }
 
   /**
@@ -175,8 +184,13 @@ export class Memory {
           ...(faceDim === undefined ? {} : { dim: faceDim }),
         }),
       );
-      const memory = new Memory(root, readOnly, lock, log, { concepts, sightings, notes, triggers, preferences, unknowns });
-      if (!readOnly) await memory.#resumeForget();
+      const thumbnails = track(await ThumbnailStore.open(path.join(root, MEMORY_FILES.thumbnails), { keep: options.keepThumbnails === true, readOnly }));
+      const memory = new Memory(root, readOnly, lock, log, { concepts, sightings, notes, triggers, preferences, unknowns, thumbnails });
+      if (!readOnly) {
+        await memory.#resumeForget();
+        // A thumbnail whose concept is gone (a crash between the two writes of an enrolment or a forget).
+        for (const id of await thumbnails.ids()) if (!concepts.has(id)) await thumbnails.remove(id);
+      }
       return memory;
     } catch (err) {
       for (const part of opened.reverse()) await part.close().catch(() => undefined);
@@ -215,7 +229,7 @@ export class Memory {
     this.#closed = true;
     await this.#forgetting;
     const errors: unknown[] = [];
-    for (const part of [this.unknowns, this.preferences, this.triggers, this.notes, this.sightings, this.concepts]) {
+    for (const part of [this.thumbnails, this.unknowns, this.preferences, this.triggers, this.notes, this.sightings, this.concepts]) {
       await part.close().catch((err: unknown) => errors.push(err));
     }
     await this.#lock?.release().catch((err: unknown) => errors.push(err));
@@ -229,9 +243,10 @@ export class Memory {
     const preferences = await this.preferences.removeConcept(conceptId, names);
     const notes = await this.notes.removeConcept(conceptId, names);
     const sightings = await this.sightings.removeConcept(conceptId);
+    const thumbnail = await this.thumbnails.remove(conceptId);
     const quarantinedDeleted = await this.#deleteQuarantined([conceptId, ...names]);
     await removeFileDurable(this.#journalFile());
-    return { conceptId, name, sightings, notes, triggers, preferences, quarantinedDeleted };
+    return { conceptId, name, sightings, notes, triggers, preferences, thumbnail, quarantinedDeleted };
   }
 
   async #resumeForget(): Promise<void> {
@@ -302,6 +317,7 @@ interface MemoryParts {
   triggers: TriggerStore;
   preferences: PreferenceStore;
   unknowns: UnknownVisitors;
+  thumbnails: ThumbnailStore;
 }
 
 function decodeJournal(payload: unknown): ForgetJournal | undefined {

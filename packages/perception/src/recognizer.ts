@@ -45,6 +45,12 @@ export interface AnalyseOptions {
   reuse?: EmbeddingReuse;
 }
 
+/** The views one enrolment photo gave, and the box (photo pixels) of what they show; null when nothing was found. */
+export interface EnrolmentRegion {
+  views: ConceptView[];
+  box: Box | null;
+}
+
 export interface DetailedRecognition extends Recognition {
   unknownFaces: UnknownFace[];
 }
@@ -259,6 +265,11 @@ export class Recognizer {
    * their body appearance when a person box holds that face.
    */
   async enrolmentViews(img: RgbImage, kind: ConceptKind, origin: string): Promise<ConceptView[]> {
+    return (await this.enrolment(img, kind, origin)).views;
+  }
+
+  /** {@link enrolmentViews}, plus where in the photo the concept was found (for a thumbnail). */
+  async enrolment(img: RgbImage, kind: ConceptKind, origin: string): Promise<EnrolmentRegion> {
     const now = Date.now();
     const view = (space: EmbeddingSpace, vector: Float32Array, suffix: string): ConceptView => ({
       id: randomUUID(),
@@ -282,9 +293,9 @@ export class Recognizer {
             views.push(view('body', vec!, 'body'));
           }
         }
-        return views;
+        return { views, box: largest.box };
       }
-      return regions.map((r) => view('face', r.vector, 'face'));
+      return { views: regions.map((r) => view('face', r.vector, 'face')), box: regions[0]?.box ?? null };
     }
 
     const [mask, dets] = await Promise.all([
@@ -292,8 +303,10 @@ export class Recognizer {
       this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: true, limit: this.#cfg.maxProposals }),
     ]);
     const crops: { crop: RgbImage; tag: string }[] = [];
+    let box: Box;
     const salientBox = mask ? maskBox(mask, undefined, img.width * img.height * 0.01) : null;
     if (mask && salientBox) {
+      box = salientBox;
       crops.push({ crop: maskedCrop(img, mask, salientBox), tag: 'salient' });
       // The strongest proposal cut out by the mask: a second, differently framed view of the same object.
       const top = dets.find((d) => maskCoverage(mask, d.box) >= 0.05);
@@ -301,12 +314,14 @@ export class Recognizer {
       if (inner && iou(inner, salientBox) < 0.95) crops.push({ crop: maskedCrop(img, mask, inner), tag: 'proposal' });
     } else if (dets[0]) {
       const largest = [...dets].sort((a, b) => boxArea(b.box) - boxArea(a.box))[0]!;
+      box = largest.box;
       crops.push({ crop: cropWithContext(img, largest.box, 0.05), tag: 'proposal' });
     } else {
+      box = { xmin: 0, ymin: 0, xmax: img.width, ymax: img.height };
       crops.push({ crop: img, tag: 'whole' });
     }
     const vectors = await this.#models.objectEmbedder.embed(crops.map((c) => c.crop));
-    return crops.map((c, i) => view('object', vectors[i]!, c.tag));
+    return { views: crops.map((c, i) => view('object', vectors[i]!, c.tag)), box };
   }
 
   /**

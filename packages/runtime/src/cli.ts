@@ -8,6 +8,7 @@ import { fetchModels, openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
 import { Runtime, type RuntimeLog } from './live/runtime.ts';
+import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
 import { MEMORY_COMMANDS } from './cli-memory.ts';
 import { Household } from './household.ts';
@@ -30,7 +31,10 @@ Usage:
   familiar models verify
   familiar models fetch [BASE_URL]
   familiar start [--profile NAME] [--port N]
-  familiar bench [--quick] [--json]
+  familiar bench [--quick] [--json] [--out FILE]
+                   measure every stage, the live runtime and matching; prints a table (with --json:
+                   the table on stderr, one JSON summary as the last stdout line) and writes the full
+                   report to bench-report.json (or FILE). --quick: under a minute, smaller sizes
 
 Global options:
   --profile NAME   device profile in devices/ (default: env FAMILIAR_PROFILE or x86-dev)
@@ -54,6 +58,7 @@ const OPTIONS = {
   quick: { type: 'boolean', default: false },
   corrections: { type: 'boolean', default: false },
   port: { type: 'string' },
+  out: { type: 'string' },
   by: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
@@ -233,6 +238,18 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'start':
       return start(configFrom(values));
+    case 'bench': {
+      // FAMILIAR_BENCH_SIZE=smoke: a smaller run than --quick, for the CLI test only.
+      const env = process.env.FAMILIAR_BENCH_SIZE;
+      const size: BenchSize = env === 'smoke' || env === 'quick' || env === 'full' ? env : values.quick ? 'quick' : 'full';
+      const report = await runBench({ config: configFrom(values), size, ...(values.out !== undefined && { out: values.out }), log: (line) => process.stderr.write(`${line}\n`) });
+      const table = formatBenchTable(report);
+      if (values.json) {
+        process.stderr.write(`${table.join('\n')}\n`);
+        print(JSON.stringify(report.summary));
+      } else for (const line of table) print(line);
+      return 0;
+    }
     default:
       throw usageError(`unknown command "${command}"`);
   }

@@ -12,7 +12,7 @@ import {
   type RgbImage,
 } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
-import { decodeImage, readImageFile, type DecodedImage } from '@familiar/image';
+import { cropRgb, decodeImage, encodeJpeg, padBox, readImageFile, resizeRgb, type DecodedImage } from '@familiar/image';
 import { Memory, type ConceptStore, type NewConceptView } from '@familiar/memory';
 import { assertViews, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
@@ -44,6 +44,23 @@ export interface ImageRecognition extends DetailedRecognition {
   image: RgbImage;
   /** original pixels = analysed pixels × scale */
   scale: number;
+}
+
+/** Where a concept was found in an enrolment photo. */
+interface FoundRegion {
+  image: RgbImage;
+  box: Box;
+}
+
+/** Longest side of a concept's thumbnail, pixels. */
+const THUMBNAIL_SIDE = 160;
+
+/** The found region with a little context, at most THUMBNAIL_SIDE on its longest side, as JPEG. */
+async function thumbnailOf(image: RgbImage, box: Box): Promise<Uint8Array> {
+  const crop = cropRgb(image, padBox(box, 0.15, image.width, image.height));
+  const r = Math.min(1, THUMBNAIL_SIDE / Math.max(crop.width, crop.height));
+  const small = r < 1 ? await resizeRgb(crop, Math.max(1, Math.round(crop.width * r)), Math.max(1, Math.round(crop.height * r))) : crop;
+  return encodeJpeg(small, 80);
 }
 
 export const MAX_NAME_LENGTH = 64;
@@ -83,6 +100,7 @@ export class FamiliarCore {
         config: config.memory,
         concepts: { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch },
         ...(options.readOnly && { readOnly: true }),
+        keepThumbnails: !config.store.embeddingsOnly,
       });
       return new FamiliarCore(config, models, memory);
     } catch (err) {
@@ -125,9 +143,13 @@ export class FamiliarCore {
       throw new FamiliarError('INPUT_INVALID', `at most ${this.config.limits.maxPhotosPerEnrol} photos per enrolment`);
     }
     if (this.store.findByName(name, req.kind)) throw new FamiliarError('CONCEPT_EXISTS', `a ${req.kind} called "${name}" is already enrolled`);
-    const { views, rejected } = await this.#views(req.photos, req.kind);
+    const { views, rejected, first } = await this.#views(req.photos, req.kind);
     assertViews(views, req.photos.length);
     const concept = await this.enrolViews({ name, kind: req.kind, context, views });
+    if (first && this.memory.thumbnails.keep) {
+      // Cosmetic: a concept without its thumbnail is still fully enrolled, so a failed write must not undo it.
+      await this.memory.thumbnails.put(concept.id, await thumbnailOf(first.image, first.box)).catch(() => undefined);
+    }
     return { concept, rejected };
   }
 
@@ -169,14 +191,16 @@ export class FamiliarCore {
     return { concept: summarise(this.store.get(concept.id)!), views: views.length };
   }
 
-  async #views(photos: readonly PhotoInput[], kind: ConceptKind): Promise<{ views: ConceptView[]; rejected: PhotoRejection[] }> {
+  async #views(photos: readonly PhotoInput[], kind: ConceptKind): Promise<{ views: ConceptView[]; rejected: PhotoRejection[]; first: FoundRegion | null }> {
     const views: ConceptView[] = [];
     const rejected: PhotoRejection[] = [];
+    let first: FoundRegion | null = null;
     for (const photo of photos) {
       const origin = 'bytes' in photo ? photo.origin : (photo.origin ?? photo.file);
       try {
         const { image } = await this.decode(photo);
-        const found = await this.recognizer.enrolmentViews(image, kind, origin);
+        const { views: found, box } = await this.recognizer.enrolment(image, kind, origin);
+        if (box && found.length > 0) first ??= { image, box };
         if (found.length === 0) {
           rejected.push({ origin, code: 'ENROL_NO_VIEWS', message: kind === 'person' ? 'no face found' : 'no object found' });
         }
@@ -187,7 +211,7 @@ export class FamiliarCore {
         rejected.push({ origin, code: e.code, message: e.message });
       }
     }
-    return { views, rejected };
+    return { views, rejected, first };
   }
 
   async update(idOrName: string, patch: { name?: string; context?: string }): Promise<ConceptSummary> {

@@ -19,6 +19,11 @@ export class Household {
     return this.core.memory;
   }
 
+  /** The concept's thumbnail JPEG; null in embeddings-only mode or when it was enrolled without a photo. */
+  thumbnail(conceptId: string): Promise<Uint8Array | null> {
+    return this.memory.thumbnails.get(this.core.resolve(conceptId).id);
+  }
+
   #name(id: string | null): string | null {
     return id !== null && this.core.store.has(id) ? this.core.store.get(id).name : null;
   }

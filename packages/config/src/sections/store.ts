@@ -3,7 +3,7 @@ import { z } from 'zod';
 export const StoreConfig = z
   .object({
     dir: z.string().default('.familiar/store').describe('Directory of the persistent store, relative to the repository root. Env FAMILIAR_STORE_DIR overrides.'),
-    embeddingsOnly: z.boolean().default(true).describe('Keep no photos or crops at all, only embeddings.'),
+    embeddingsOnly: z.boolean().default(true).describe('Keep no photos or crops at all, only embeddings. false: also keep one small thumbnail (≤ 160 px) of each concept, for people to recognise it in the console; erased with the concept, and all erased when this turns true again.'),
     hnswAbove: z.number().int().min(0).default(20000).describe('Use the HNSW index once this many views are enrolled; exact search below.'),
     hnswM: z.number().int().min(4).max(96).default(16).describe('HNSW graph degree.'),
     hnswEfConstruction: z.number().int().min(16).max(1000).default(200).describe('HNSW construction beam width.'),

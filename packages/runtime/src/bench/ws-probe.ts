@@ -11,9 +11,10 @@ export interface ServerMessage {
   [field: string]: unknown;
 }
 
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC65B11';
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** A benchmark client never expects a message this large; more is a broken stream. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const MAX_INBOX = 64;
 
 /**
  * A minimal WebSocket client (RFC 6455 text frames over node:http) for the benchmark's load and round-trip
@@ -25,6 +26,7 @@ export class WsProbe {
   #buffer: Buffer = Buffer.alloc(0);
   #fragments: Buffer[] = [];
   #waiters: { test: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void; reject: (e: Error) => void }[] = [];
+  #inbox: ServerMessage[] = [];
   #nextId = 1;
   #closed = false;
   /** Scene events received (for the load clients). */
@@ -104,8 +106,10 @@ export class WsProbe {
     return reply;
   }
 
-  /** The next message that passes `test`. */
+  /** The first message, already received or still to come, that passes `test`. */
   waitFor(test: (m: ServerMessage) => boolean, timeoutMs = 10_000): Promise<ServerMessage> {
+    const held = this.#inbox.findIndex(test);
+    if (held >= 0) return Promise.resolve(this.#inbox.splice(held, 1)[0]!);
     if (this.#closed) return Promise.reject(new FamiliarError('INTERNAL', 'WebSocket closed'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -184,6 +188,11 @@ export class WsProbe {
     if (msg.type === 'event') this.events++;
     const i = this.#waiters.findIndex((w) => w.test(msg));
     if (i >= 0) this.#waiters.splice(i, 1)[0]!.resolve(msg);
+    else if (msg.type !== 'event') {
+      // Held for a later waitFor (the greeting can arrive before anyone waits for it); bounded, oldest first out.
+      this.#inbox.push(msg);
+      if (this.#inbox.length > MAX_INBOX) this.#inbox.shift();
+    }
   }
 
   #fail(err: Error): void {

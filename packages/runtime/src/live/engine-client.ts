@@ -30,7 +30,8 @@ export type EngineMethod =
   | 'correct'
   | 'unknowns'
   | 'nameUnknown'
-  | 'dismissUnknown';
+  | 'dismissUnknown'
+  | 'thumbnail';
 
 type Args<M extends EngineMethod> = Parameters<Engine[M]>;
 type Value<M extends EngineMethod> = Awaited<ReturnType<Engine[M]>>;

@@ -361,6 +361,7 @@ export class Runtime {
       return c;
     },
     dismissUnknown: (id) => this.#engine.call('dismissUnknown', id),
+    thumbnail: (id) => this.#engine.call('thumbnail', id),
     status: () => ({
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       concepts: this.#concepts.length,
