@@ -77,7 +77,7 @@ describe('console handler', () => {
         for (const m of text.matchAll(/^import [^'"]*['"]\.\/([\w-]+\.js)['"]/gm)) queue.push(`/${m[1]}`);
       }
     }
-    expect([...seen].sort()).toEqual(['/app.js', '/ask.js', '/capture.js', '/client.js', '/console.css', '/dom.js', '/household.js', '/icon.svg', '/live.js', '/memory.js']);
+    expect([...seen].sort()).toEqual(['/app.js', '/ask.js', '/capture.js', '/client.js', '/console.css', '/correct.js', '/dom.js', '/household.js', '/icon.svg', '/live.js', '/memory.js']);
     expect((await raw(base, '/console.css')).headers['content-type']).toBe('text/css; charset=utf-8');
     expect((await raw(base, '/icon.svg')).headers['content-type']).toBe('image/svg+xml');
   });

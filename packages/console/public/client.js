@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The dialogue protocol from the browser (packages/dialogue/PROTOCOL.md): auth handshake, commands with
+ * The dialogue protocol from the browser (README.md, "WebSocket protocol"): auth handshake, commands with
  * strictly increasing ids, results, streamed events, subscriptions.
  *
  * @typedef {import('../../contracts/src/protocol.ts').ServerMessage} ServerMessage

@@ -1,13 +1,14 @@
 // @ts-check
 /**
- * Household: who and what Familiar knows (name, kind, context, views, threshold, where and when last seen),
- * and for the control role enrolling (photos from files, drag and drop, or a camera frame), editing and
+ * Household: who and what Familiar knows (thumbnail, name, kind, context, views, threshold, where and when
+ * last seen), and for the control role enrolling (photos from files, drag and drop, or a camera frame), editing and
  * forgetting.
  *
  * @typedef {import('./app.js').Session} Session
  * @typedef {import('../../contracts/src/protocol.ts').WireConcept} WireConcept
  * @typedef {import('../../contracts/src/protocol.ts').ConceptResult} ConceptResult
  * @typedef {import('../../contracts/src/protocol.ts').LastSeenResult} LastSeenResult
+ * @typedef {import('../../contracts/src/protocol.ts').ThumbnailResult} ThumbnailResult
  * @typedef {import('../../contracts/src/protocol.ts').SceneChangeEvent} SceneChangeEvent
  */
 import { ProtocolError } from './client.js';
@@ -29,8 +30,8 @@ const MIN_SIDE = 512;
 const AS_IS_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 /** A concept's last sighting is asked again after this long (scene events keep it current meanwhile). */
 const LAST_SEEN_TTL_MS = 60_000;
-/** memory/last_seen requests in flight at once: a large household stays under the server's rate limit. */
-const LAST_SEEN_CONCURRENCY = 3;
+/** memory/last_seen and concepts/thumbnail requests in flight at once: a large household stays under the server's rate limit. */
+const FETCH_CONCURRENCY = 3;
 /** "5 min ago" moves on while the view is on screen. */
 const LAST_SEEN_TICK_MS = 15_000;
 
@@ -107,6 +108,9 @@ export function createHousehold(session) {
   const lastSeen = new Map();
   /** @type {Set<string>} */
   const fetching = new Set();
+  /** Each concept's thumbnail as a data: URL; null: it has none (embeddings-only mode). Asked once a session. */
+  /** @type {Map<string, string | null>} */
+  const thumbs = new Map();
   /** @type {ReturnType<typeof setInterval> | null} */
   let ticker = null;
 
@@ -124,7 +128,7 @@ export function createHousehold(session) {
         return h(
           'li',
           { class: 'concept card', 'data-concept': c.id, 'aria-labelledby': headingId },
-          h('h2', { id: headingId }, swatch, c.name, ' ', h('span', { class: `badge kind-${c.kind}`, text: c.kind })),
+          h('div', { class: 'concept-head' }, thumbImage(c.id), h('h2', { id: headingId }, swatch, c.name, ' ', h('span', { class: `badge kind-${c.kind}`, text: c.kind }))),
           c.context ? h('p', { class: 'context', text: c.context }) : h('p', { class: 'context hint', text: 'No context yet.' }),
           h(
             'dl',
@@ -149,7 +153,54 @@ export function createHousehold(session) {
       }),
     );
     byId('concepts-empty').hidden = concepts.length > 0;
-    if (visible) void refreshLastSeen();
+    if (visible) {
+      void refreshLastSeen();
+      void refreshThumbs();
+    }
+  }
+
+  /**
+   * Runs `fn` over `ids`, a few at a time. Protocol errors (forgotten meanwhile, the connection went) leave
+   * that id to be asked again next time.
+   * @param {'thumbnail' | 'last-seen'} what
+   * @param {string[]} ids
+   * @param {(id: string) => Promise<void>} fn
+   */
+  async function fetchEach(what, ids, fn) {
+    for (const id of ids) fetching.add(`${what}:${id}`);
+    const queue = [...ids];
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        try {
+          await fn(id);
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+        } finally {
+          fetching.delete(`${what}:${id}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, queue.length) }, worker));
+  }
+
+  // ------------------------------------------------------------------ thumbnails
+
+  /** @param {string} id */
+  function thumbImage(id) {
+    const src = thumbs.get(id);
+    return src ? h('img', { class: 'thumb', src, alt: '', width: 56, height: 56 }) : null;
+  }
+
+  async function refreshThumbs() {
+    const due = session.concepts.filter((c) => !thumbs.has(c.id) && !fetching.has(`thumbnail:${c.id}`)).map((c) => c.id);
+    await fetchEach('thumbnail', due, async (id) => {
+      /** @type {ThumbnailResult} */
+      const res = await session.client.request({ type: 'concepts/thumbnail', concept_id: id });
+      thumbs.set(id, res.jpeg && `data:image/jpeg;base64,${res.jpeg}`);
+      const head = list.querySelector(`[data-concept="${CSS.escape(id)}"] .concept-head`);
+      const img = thumbImage(id);
+      if (head && img && !head.querySelector('.thumb')) head.prepend(img);
+    });
   }
 
   // ------------------------------------------------------------------ last seen
@@ -168,24 +219,13 @@ export function createHousehold(session) {
   /** Asks memory/last_seen for the concepts not known or not asked for a while, a few at a time. */
   async function refreshLastSeen() {
     const now = Date.now();
-    const due = session.concepts.filter((c) => !fetching.has(c.id) && now - (lastSeen.get(c.id)?.fetched ?? 0) > LAST_SEEN_TTL_MS).map((c) => c.id);
-    for (const id of due) fetching.add(id);
-    const worker = async () => {
-      for (let id = due.shift(); id !== undefined; id = due.shift()) {
-        try {
-          /** @type {LastSeenResult} */
-          const res = await session.client.request({ type: 'memory/last_seen', concept_id: id });
-          const s = res.sighting;
-          lastSeen.set(id, { seen: s && { room: s.room, cameraId: s.camera_id, at: s.last_seen, ongoing: s.ongoing, answer: res.answer }, fetched: Date.now() });
-        } catch (err) {
-          // Forgotten meanwhile, or the connection went: asked again next time.
-          if (!(err instanceof ProtocolError)) throw err;
-        } finally {
-          fetching.delete(id);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LAST_SEEN_CONCURRENCY, due.length) }, worker));
+    const due = session.concepts.filter((c) => !fetching.has(`last-seen:${c.id}`) && now - (lastSeen.get(c.id)?.fetched ?? 0) > LAST_SEEN_TTL_MS).map((c) => c.id);
+    await fetchEach('last-seen', due, async (id) => {
+      /** @type {LastSeenResult} */
+      const res = await session.client.request({ type: 'memory/last_seen', concept_id: id });
+      const s = res.sighting;
+      lastSeen.set(id, { seen: s && { room: s.room, cameraId: s.camera_id, at: s.last_seen, ongoing: s.ongoing, answer: res.answer }, fetched: Date.now() });
+    });
     renderLastSeen();
   }
 
@@ -429,6 +469,7 @@ export function createHousehold(session) {
     reset() {
       this.hide();
       lastSeen.clear();
+      thumbs.clear();
       for (const p of photos) URL.revokeObjectURL(p.url);
       photos = [];
       renderTray();

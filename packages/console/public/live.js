@@ -38,6 +38,7 @@ const MIN_INTERVAL_MS = 700;
  * @property {boolean} inFlight
  * @property {number} lastFetch
  * @property {ReturnType<typeof setTimeout> | null} timer
+ * @property {string} shown  what the boxes and the list show, to leave them be (and the focus on their buttons) when a new snapshot changes nothing
  */
 
 /** @param {WireSceneEntity | SceneChangeEvent} e */
@@ -71,7 +72,7 @@ export function createLive(session) {
     const error = h('p', { class: 'error', hidden: true });
     const root = h('article', { class: 'camera card', 'data-camera': stats.id, 'aria-labelledby': titleId }, h('header', {}, title), frame, list, statsList, error);
     /** @type {Card} */
-    const card = { stats, root, title, frame, img, overlay, waiting, list, statsList, error, width: 0, height: 0, entities: new Map(), url: null, inFlight: false, lastFetch: 0, timer: null };
+    const card = { stats, root, title, frame, img, overlay, waiting, list, statsList, error, width: 0, height: 0, entities: new Map(), url: null, inFlight: false, lastFetch: 0, timer: null, shown: '' };
     img.addEventListener('load', () => {
       img.classList.add('loaded');
       waiting.hidden = true;
@@ -96,15 +97,20 @@ export function createLive(session) {
 
   /** @param {Card} card */
   function renderEntities(card) {
-    const entities = [...card.entities.values()].sort((a, b) => b.confidence - a.confidence);
+    const control = session.role === 'control';
+    const entities = [...card.entities.values()]
+      .sort((a, b) => b.confidence - a.confidence)
+      .map((e) => {
+        const concept = e.concept_id ? session.conceptById(e.concept_id) : undefined;
+        return { e, name: concept?.name ?? e.name ?? 'Unknown', kind: concept?.kind ?? e.concept_kind, colour: e.concept_id ? session.colourOf(e.concept_id) : UNKNOWN_COLOUR };
+      });
+    const shown = JSON.stringify([control, card.width, card.height, card.stats.room, entities.map(({ e, name, kind, colour }) => [e.concept_id, name, kind, colour.name, e.box, e.confidence])]);
+    if (shown === card.shown) return;
+    card.shown = shown;
+    const focused = card.list.contains(document.activeElement) ? document.activeElement?.getAttribute('aria-label') : null;
     const boxes = [];
     const items = [];
-    const control = session.role === 'control';
-    for (const e of entities) {
-      const concept = e.concept_id ? session.conceptById(e.concept_id) : undefined;
-      const name = concept?.name ?? e.name ?? 'Unknown';
-      const kind = concept?.kind ?? e.concept_kind;
-      const colour = e.concept_id ? session.colourOf(e.concept_id) : UNKNOWN_COLOUR;
+    for (const { e, name, kind, colour } of entities) {
       if (card.width > 0) {
         const box = h('div', { class: `box${e.concept_id ? '' : ' unknown'}`, 'data-name': name }, h('span', { class: 'label', text: `${name} ${percent(e.confidence)}` }));
         box.style.borderColor = colour.css;
@@ -131,7 +137,9 @@ export function createLive(session) {
     }
     card.overlay.replaceChildren(...boxes);
     card.list.replaceChildren(...(items.length ? items : [h('li', { class: 'hint', text: 'Nobody and nothing recognised' })]));
-    card.img.alt = `Latest frame from the ${card.stats.room}${entities.length ? `, showing ${entities.map((e) => (e.concept_id && session.conceptById(e.concept_id)?.name) || e.name || 'someone unknown').join(', ')}` : ''}`;
+    // Someone moved while a keyboard user was on their button: keep the focus there.
+    if (focused) /** @type {HTMLElement | null} */ (card.list.querySelector(`button[aria-label="${CSS.escape(focused)}"]`))?.focus();
+    card.img.alt = `Latest frame from the ${card.stats.room}${entities.length ? `, showing ${entities.map(({ e, name }) => (e.concept_id ? name : 'someone unknown')).join(', ')}` : ''}`;
   }
 
   /** @param {Card} card */

@@ -233,7 +233,7 @@ export function createMemory(session) {
             void nameUnknown(u, input.value.trim());
           },
         },
-        h('div', { class: 'field grow' }, h('label', { for: inputId, text: `Name ${u.id}` }), input),
+        h('div', { class: 'field grow' }, h('label', { for: inputId, text: `Name for ${u.id}` }), input),
         h('button', { type: 'submit', class: 'primary', text: 'Name', 'aria-label': `Name ${u.id}` }),
         h('button', { type: 'button', class: 'danger', text: 'Dismiss', 'aria-label': `Dismiss ${u.id}`, onclick: () => void dismissUnknown(u) }),
       );
