@@ -16,6 +16,7 @@ import { REPO_ROOT } from '@familiar/config';
 import type { UnknownInfo } from '@familiar/dialogue';
 import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
+import { ANNA_TOKEN, MEMBER_TOKENS } from './support/members.ts';
 import { dataFile } from './support/static-backend.ts';
 
 // Page globals used inside page.evaluate (this repo's tsconfig has no DOM lib); nothing of this is emitted.
@@ -54,7 +55,9 @@ async function signIn(page: Page, token: string): Promise<void> {
   await page.goto(base);
   await page.getByLabel('Access token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#nav').waitFor();
+  await page.locator('#nav').waitFor({ timeout: 10_000 }).catch(async (err) => {
+    throw new Error(`not signed in: ${await page.locator('#login-error').textContent()}`, { cause: err });
+  });
 }
 
 /** An unknown visitor as the memory's face clustering would have gathered it. */
@@ -66,7 +69,7 @@ beforeAll(async () => {
   if (!HAVE_CHROMIUM) return;
   mkdirSync(ARTIFACTS, { recursive: true });
   // No LVLM: preference comments are read by the deterministic rules, so what is extracted is known.
-  h = await startHarness({ chatModel: null, httpHandler: createConsoleHandler() });
+  h = await startHarness({ chatModel: null, httpHandler: createConsoleHandler(), server: { port: 0, tokens: MEMBER_TOKENS } });
   h.backend.unknownMap.set('unknown-5', unknown('unknown-5', 2, 3));
   // Outside embeddings-only mode the memory keeps a small thumbnail per concept; here Billy has one, nobody else.
   const billyId = h.backend.byName('Billy').id;
@@ -259,6 +262,16 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromiu
     expect(h.backend.corrections.length).toBe(2);
 
     // ---- on a phone: one column, nothing wider than the screen
+    // A member's own viewer token may edit that member's preferences, nobody else's (the server checks too).
+    const annaPage = await newPage();
+    await signIn(annaPage, ANNA_TOKEN);
+    await annaPage.getByRole('link', { name: 'Memory' }).click();
+    await annaPage.locator('#prefs-person').selectOption({ label: 'Anna' });
+    await poll(() => annaPage.locator('#comment-form').isVisible()).toBe(true);
+    await annaPage.getByLabel('What did they say?').fill('I love jazz');
+    await annaPage.getByRole('button', { name: 'Add comment' }).click();
+    await poll(() => annaPage.locator('#prefs-likes').textContent()).toMatch(/jazz/);
+
     await viewer.setViewportSize({ width: 390, height: 844 });
     expect(await viewer.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot(viewer, '14-phone-memory');

@@ -15,6 +15,8 @@
  * @typedef {object} Session  what every view shares
  * @property {FamiliarClient} client
  * @property {ClientRole} role
+ * @property {string | null} member  the household member the token belongs to, if any
+ * @property {(name: string) => boolean} isMember  whether a name is the signed-in member's
  * @property {WireCameraStats[]} cameras
  * @property {WireConcept[]} concepts
  * @property {{ configured: boolean, model: string | null }} lvlm
@@ -46,6 +48,8 @@ const RECONNECT_MAX_MS = 15_000;
 const session = {
   client: new FamiliarClient(serviceUrl()),
   role: 'viewer',
+  member: null,
+  isMember: (name) => session.member !== null && session.member.trim().toLowerCase() === name.trim().toLowerCase(),
   cameras: [],
   concepts: [],
   lvlm: { configured: false, model: null },
@@ -165,6 +169,7 @@ function setConnection(text) {
 function enter(role) {
   signedIn = true;
   session.role = role;
+  session.member = session.client.member;
   document.body.dataset.role = role;
   byId('role-badge').textContent = role === 'control' ? 'Control' : 'Viewer';
   // Viewers do not get the controls at all (the server would refuse them anyway).

@@ -45,6 +45,8 @@ export class FamiliarClient {
   #pending = new Map();
   /** @type {ClientRole | null} */
   role = null;
+  /** @type {string | null} the household member the token belongs to (auth_ok), if any */
+  member = null;
   /** Called once when an authenticated connection ends (not after close()). */
   /** @type {((ev: CloseEvent) => void) | null} */
   onclose = null;
@@ -80,6 +82,7 @@ export class FamiliarClient {
         else if (msg.type === 'auth_ok') {
           authenticated = true;
           this.role = msg.role;
+          this.member = msg.member ?? null;
           resolve(msg.role);
         } else if (msg.type === 'auth_invalid') refusal = msg.message;
       };

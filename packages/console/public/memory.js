@@ -149,7 +149,7 @@ export function createMemory(session) {
 
   /** @param {WireTrigger} t */
   function reminderItem(t) {
-    const canCancel = session.role === 'control' || mine.has(t.id);
+    const canCancel = session.role === 'control' || mine.has(t.id) || session.isMember(t.created_by);
     const condition = `${t.once ? 'Next time' : 'Every time'} ${t.name} ${t.room ? `is in the ${t.room}` : 'shows up'}`;
     const history = t.fired_count ? `fired ${t.fired_count} time${t.fired_count === 1 ? '' : 's'}${t.last_fired_at ? `, last ${timeAgo(t.last_fired_at)}` : ''}` : 'not fired yet';
     return h(
@@ -320,13 +320,21 @@ export function createMemory(session) {
     byId('prefs-empty').hidden = persons.length > 0;
     byId('prefs-view').hidden = persons.length === 0;
     for (const form of ['prefs-form', 'comment-form']) for (const el of /** @type {HTMLFormElement} */ (byId(form)).elements) /** @type {HTMLInputElement} */ (el).disabled = persons.length === 0;
+    showEditor();
     if (person.value !== previous) {
       prefsStatus.textContent = '';
       if (visible) void loadPreferences();
     }
   }
 
+  /** A person's preferences are edited by the control role or by that person's own token (the server checks too). */
+  function showEditor() {
+    const chosen = session.conceptById(person.value);
+    byId('prefs-editor').hidden = !chosen || !(session.role === 'control' || session.isMember(chosen.name));
+  }
+
   person.addEventListener('change', () => {
+    showEditor();
     prefsStatus.textContent = '';
     void loadPreferences();
   });

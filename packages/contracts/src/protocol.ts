@@ -328,6 +328,8 @@ export interface AuthOkMessage {
   type: 'auth_ok';
   role: ClientRole;
   protocol: number;
+  /** The household member the token belongs to (config `member`), when it has one: whose preferences and reminders are theirs. */
+  member?: string;
 }
 
 /** Sent before the server closes the connection (close code 4001). */

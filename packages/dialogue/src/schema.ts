@@ -515,7 +515,7 @@ export const SceneChangeSchema = z
 
 export const ServerMessageSchema = z.union([
   z.object({ type: z.literal('auth_required'), protocol: z.number().int() }).strict(),
-  z.object({ type: z.literal('auth_ok'), role: Role, protocol: z.number().int() }).strict(),
+  z.object({ type: z.literal('auth_ok'), role: Role, protocol: z.number().int(), member: z.string().optional() }).strict(),
   z.object({ type: z.literal('auth_invalid'), message: z.string() }).strict(),
   z.object({ id: Id, type: z.literal('result'), success: z.literal(true), result: z.unknown() }).strict(),
   z.object({ id: Id.nullable(), type: z.literal('result'), success: z.literal(false), error: WireError }).strict(),

@@ -233,7 +233,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     authLimiter.recordSuccess(conn.address);
     clearTimeout(conn.authTimer);
     conn.principal = principal;
-    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION });
+    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
   };
 
   const run = async (conn: Connection, cmd: ClientCommand): Promise<unknown> => {
