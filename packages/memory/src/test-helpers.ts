@@ -5,17 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { FamiliarError, type ErrorCode } from '@familiar/contracts';
 
-/** A small seeded PRNG (mulberry32) so vector sets are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '@familiar/contracts';
+
+export { seededRandom };
 
 function gaussian(rand: () => number): number {
   const u = Math.max(rand(), 1e-12);

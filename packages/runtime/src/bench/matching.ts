@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { seededRandom } from '@familiar/contracts';
 import { ExactIndex, HnswIndex, type HnswParams, type VectorIndex } from '@familiar/memory';
 import { median } from './stats.ts';
 
@@ -62,7 +63,7 @@ const VIEWS_PER_CONCEPT = 8;
  */
 export async function benchMatching(options: MatchingOptions): Promise<MatchingReport> {
   const dim = options.seeds[0]!.length;
-  const rand = mulberry32(7);
+  const rand = seededRandom(7);
   const rows: MatchingRow[] = [];
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'familiar-bench-hnsw-'));
   try {
@@ -174,16 +175,4 @@ function normalise(v: Float32Array): Float32Array {
 
 function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
-
-/** Small seeded generator: the same galleries on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
