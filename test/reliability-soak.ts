@@ -36,12 +36,15 @@ try {
     clients,
     durationMs: minutes * 60_000,
     baselineMs: 10_000,
+    warmupMs: Math.min(60_000, minutes * 15_000),
     askPauseMs: Number(values.pause),
     progress: (line) => process.stderr.write(`${line}\n`),
   });
   const errorLines = system.rt.logLines().filter((l) => l.level === 'error');
   failed = Object.keys(report.errors).length > 0 || errorLines.length > 0 || system.rt.proc.exitCode !== null;
-  process.stdout.write(`${JSON.stringify({ ...report, runtimeErrorLogLines: errorLines.length, fpsRatio: report.fpsUnderLoad / report.fpsBaseline })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...report, runtimeErrorLogLines: errorLines.length, fpsRatio: report.fpsUnderLoad / report.fpsBaseline, rssGrowthKiBPerAsk: (report.rssGrowthMiB * 1024) / Math.max(1, report.asksAfterWarmup) })}\n`,
+  );
 } finally {
   await system.close();
 }

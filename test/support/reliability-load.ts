@@ -2,6 +2,12 @@
  * A WebSocket load driver for a running `familiar start`: many viewer clients that subscribe to scene events and
  * keep asking about a camera's view, pinging in between, while a monitor samples the process's memory and the
  * camera's processed-frame counter. Used by reliability-load.test.ts (a short soak) and reliability-soak.ts (long).
+ *
+ * Memory growth is read at two quiet checkpoints, not from the raw samples: under load the resident set swings by
+ * ±100 MiB within seconds with the asks in flight (each holds a decoded view, an overlay and a JPEG) and with what
+ * the allocator keeps after a burst, so two instants of a leak-free run can differ by as much as a leak would make.
+ * At a checkpoint the clients hold their next ask, the in-flight ones finish, the process settles, and the median
+ * of a few samples is taken: once after the warm-up, once at the end. Their difference is the growth.
  */
 import { procMemory } from './reliability-proc.ts';
 import { TestClient } from './ws-client.ts';
@@ -19,6 +25,8 @@ export interface SoakOptions {
   baselineMs: number;
   /** Each client pauses between a random fraction of this and all of it after each ask. */
   askPauseMs: number;
+  /** Load before the first quiet checkpoint (caches filled, allocator at its working size); part of durationMs. */
+  warmupMs: number;
   /** Progress lines (the soak script prints them). */
   progress?: (line: string) => void;
 }
@@ -44,11 +52,17 @@ export interface SoakReport {
   /** Processed frames per second of the camera with no clients, and under load. */
   fpsBaseline: number;
   fpsUnderLoad: number;
+  /** Before any client connected. */
   rssStartMiB: number;
+  /** At the quiet checkpoint after the warm-up, and at the one at the end. */
+  rssWarmMiB: number;
   rssEndMiB: number;
   rssPeakMiB: number;
-  /** Growth of resident memory over the last two thirds of the load (after warm-up), MiB, and its linear trend, MiB per minute. */
+  /** rssEndMiB - rssWarmMiB: growth of resident memory after the warm-up. */
   rssGrowthMiB: number;
+  /** Asks answered between the two checkpoints (what the growth is spread over). */
+  asksAfterWarmup: number;
+  /** Linear trend of the samples taken under load after the warm-up, MiB per minute (noisy over a short run). */
   rssSlopeMiBPerMin: number;
   memory: MemorySample[];
 }
@@ -90,12 +104,14 @@ async function processedFrames(monitor: TestClient, cameraId: string): Promise<n
 /** Runs the soak and reports; it never throws for a failed ask (those are counted), only for a broken harness. */
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.progress ?? (() => {});
+  if (!(o.warmupMs < o.durationMs)) throw new Error('warmupMs must be shorter than durationMs');
   const monitor = await TestClient.connect(o.url, o.token);
   const errors: Record<string, number> = {};
   const fail = (why: string) => {
     errors[why] = (errors[why] ?? 0) + 1;
   };
 
+  const rssStartMiB = procMemory(o.pid).rss / MiB;
   // Baseline frame rate, nobody connected but the monitor.
   const b0 = await processedFrames(monitor, o.cameraId);
   const tb0 = performance.now();
@@ -128,15 +144,47 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const askMs: number[] = [];
   let asks = 0;
   let answered = 0;
-  const p0 = await processedFrames(monitor, o.cameraId);
-  const t0 = performance.now();
+  let inFlight = 0;
+  /** Set while a checkpoint holds the clients; they wait on it before their next ask. */
+  let hold: Promise<void> | null = null;
+
+  /** Holds new asks, lets the ones in flight finish, lets the process settle, and reads its resident memory. */
+  const quietRss = async (): Promise<number> => {
+    while (inFlight > 0) await sleep(50);
+    await sleep(1500);
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++, await sleep(200)) samples.push(procMemory(o.pid).rss / MiB);
+    return percentile(samples, 50);
+  };
 
   const sampler = (async () => {
     while (performance.now() < deadline) {
-      memory.push({ atS: (performance.now() - started) / 1000, rssMiB: procMemory(o.pid).rss / MiB });
-      if (memory.length % 10 === 0) log(`${memory.at(-1)!.atS.toFixed(0)} s: ${asks} asks, rss ${memory.at(-1)!.rssMiB.toFixed(0)} MiB`);
+      // Only samples under load: the checkpoints read their own.
+      if (!hold) {
+        const sample = { atS: (performance.now() - started) / 1000, rssMiB: procMemory(o.pid).rss / MiB };
+        memory.push(sample);
+        if (memory.length % 10 === 0) log(`${sample.atS.toFixed(0)} s: ${asks} asks, rss ${sample.rssMiB.toFixed(0)} MiB`);
+      }
       await sleep(1000);
     }
+  })();
+
+  let rssWarmMiB = 0;
+  let answeredAtWarm = 0;
+  let p0 = 0;
+  let t0 = 0;
+  const checkpoint = (async () => {
+    await sleep(o.warmupMs);
+    let release = () => {};
+    hold = new Promise((r) => (release = r));
+    rssWarmMiB = await quietRss();
+    answeredAtWarm = answered;
+    log(`after warm-up: rss ${rssWarmMiB.toFixed(0)} MiB at rest, ${answered} asks answered`);
+    // The frame rate under load is counted from here, after the checkpoint, to the end of the load.
+    p0 = await processedFrames(monitor, o.cameraId);
+    t0 = performance.now();
+    hold = null;
+    release();
   })();
 
   await Promise.all(
@@ -144,6 +192,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       // Spread the first asks over the first pause so 50 clients do not ask in lockstep.
       await sleep(Math.random() * o.askPauseMs);
       for (let n = 0; performance.now() < deadline; n++) {
+        if (hold) await hold;
+        if (performance.now() >= deadline) break;
         if (n % 3 === 0) {
           const t = performance.now();
           const id = c.command({ type: 'ping' });
@@ -152,8 +202,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           else fail('timeout');
         }
         asks++;
+        inFlight++;
         const t = performance.now();
-        const ex = await c.request<{ answer: string }>({ type: 'ask', question: `Question ${i}.${n}: who is in the room?`, camera_id: o.cameraId }, 60_000).catch(() => null);
+        const ex = await c
+          .request<{ answer: string }>({ type: 'ask', question: `Question ${i}.${n}: who is in the room?`, camera_id: o.cameraId }, 60_000)
+          .catch(() => null)
+          .finally(() => inFlight--);
         if (ex === null) fail(c.ws.readyState === c.ws.OPEN ? 'timeout' : 'closed');
         else if (!ex.result.success) fail(ex.result.error.code);
         else {
@@ -168,8 +222,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       }
     }),
   );
-  await sampler;
+  await Promise.all([sampler, checkpoint]);
   const fpsUnderLoad = ((await processedFrames(monitor, o.cameraId)) - p0) / ((performance.now() - t0) / 1000);
+  const rssEndMiB = await quietRss();
 
   clients.forEach((c) => {
     if (c.schemaErrors.length > 0) fail('schema');
@@ -177,8 +232,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   });
   monitor.close();
 
-  const warm = memory.slice(Math.floor(memory.length / 3));
-  const rss = memory.map((m) => m.rssMiB);
+  const warm = memory.filter((m) => m.atS * 1000 >= o.warmupMs);
   return {
     clients: o.clients,
     durationS: Math.round(o.durationMs / 1000),
@@ -193,10 +247,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     askP99Ms: percentile(askMs, 99),
     fpsBaseline,
     fpsUnderLoad,
-    rssStartMiB: rss[0] ?? 0,
-    rssEndMiB: rss.at(-1) ?? 0,
+    rssStartMiB,
+    rssWarmMiB,
+    rssEndMiB,
     rssPeakMiB: procMemory(o.pid).peak / MiB,
-    rssGrowthMiB: warm.length > 1 ? warm.at(-1)!.rssMiB - warm[0]!.rssMiB : 0,
+    rssGrowthMiB: rssEndMiB - rssWarmMiB,
+    asksAfterWarmup: answered - answeredAtWarm,
     rssSlopeMiBPerMin: slopePerMin(warm),
     memory,
   };

@@ -34,17 +34,7 @@ export async function loadSeeds(file: string): Promise<Seeds> {
   return { face: raw.face.map((b) => base64ToFloat32(b)!), object: raw.object.map((b) => base64ToFloat32(b)!) };
 }
 
-/** A small seeded PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '@familiar/contracts';
 
 /** A real embedding moved by a little noise and renormalised: every view unique, still a realistic vector. */
 export function jitter(v: Float32Array, rand: () => number, amount = 0.05): Float32Array {
