@@ -41,11 +41,11 @@ describe('authentication (Home Assistant style)', () => {
     expect(c.messages[0]).toEqual({ type: 'auth_required', protocol: 1 });
   });
 
-  it('answers auth_ok with the role of the token', async () => {
+  it('answers auth_ok with the role of the token and the member it speaks for', async () => {
     const control = await connect(CONTROL_TOKEN);
     expect(control.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'control', protocol: 1 });
     const viewer = await connect(VIEWER_TOKEN);
-    expect(viewer.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'viewer', protocol: 1 });
+    expect(viewer.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'viewer', member: 'Tom', protocol: 1 });
   });
 
   it('refuses a wrong token or a non-auth first message with auth_invalid and closes', async () => {

@@ -100,7 +100,7 @@ async function enrol(kind: ConceptKind = rand() < 0.6 ? 'person' : 'pet'): Promi
 async function update(): Promise<void> {
   const id = pick(ids());
   const c = memory.concepts.get(id);
-  const context = `context ${counter++}: ${'x'.repeat(Math.floor(rand() * 300))}`;
+  const context = `context ${seed}-${counter++}: ${'x'.repeat(Math.floor(rand() * 300))}`;
   await op('update', { id, context }, async () => {
     const next = await memory.concepts.update(id, { context, addViews: views(c.views[0]!.space, 1) });
     return { views: next.views.length, digest: viewsDigest(next.views) };
@@ -115,7 +115,8 @@ async function reindex(): Promise<void> {
   const persons = memory.concepts.summaries().filter((c) => c.kind === 'person');
   if (persons.length === 0) return enrol('person');
   const c = pick(persons);
-  const context = `reindexed ${counter++}`;
+  // The seed makes the context unique across runs, so the verifier can tell whether this write landed.
+  const context = `reindexed ${seed}-${counter++}`;
   await op('index', { id: c.id, context }, async () => {
     const next = await memory.concepts.update(c.id, { context, addViews: views('face', 1) });
     await memory.concepts.saveIndexes();
