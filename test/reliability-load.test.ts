@@ -22,7 +22,7 @@ const MIN_FPS_RATIO = 0.6;
  * +88 MiB from raw samples in a busy suite), from in-flight asks and what the allocator keeps after a burst, while
  * the JS heap stayed flat; a run with MALLOC_ARENA_MAX=2 stepped up +266 MiB once, then stayed flat. So this bound
  * catches gross leaks only, e.g. a decoded view (2.7 MB) kept per ask would add over 1 GiB; the per-ask trend is
- * the long soak's job (test/reliability-soak.ts; figures in packages/runtime/RELIABILITY.md).
+ * the long soak's job (test/reliability-soak.ts; figures in the README, "Limits and guarantees").
  */
 const MAX_RSS_GROWTH_MIB = 384;
 
