@@ -5,60 +5,29 @@
  * (file input, drag and drop, a camera frame), see the new concept named in a replayed frame, ask and read the
  * streamed answer, edit, forget; a viewer gets no controls. Screenshots go to test/artifacts/console/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { REPO_ROOT } from '@familiar/config';
+import type { Page } from 'playwright-core';
 import { decodeImage } from '@familiar/image';
 import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { dataFile } from './support/static-backend.ts';
+import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
 
 // The functions handed to page.evaluate run in Chromium. This repo's tsconfig is for Node (no DOM lib), so the
 // page globals they use are declared loosely here; nothing of this is emitted.
 declare const document: any, DataTransfer: any, DragEvent: any, File: any, sessionStorage: any, localStorage: any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARTIFACTS = path.join(REPO_ROOT, 'test', 'artifacts', 'console');
+reportIfNoChromium('console-browser');
+
 const ROBOT = [1, 2, 3, 4].map((i) => dataFile(`myvlm/robot_toy/robot_toy_${i}.jpg`));
-
-if (!HAVE_CHROMIUM) process.stderr.write(`console-browser: skipped, ${CHROMIUM} is absent (apt-get install -y --no-install-recommends chromium)\n`);
-
 let fake: FakeLvlmServer;
 let h: Harness;
-let context: BrowserContext;
-let userDataDir: string;
 let base: string;
-const problems: string[] = [];
-
-async function newPage(): Promise<Page> {
-  const page = await context.newPage();
-  // A CSP violation, a failed module load or an uncaught exception all show up here.
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-  });
-  return page;
-}
-
-/** Waits for the page to get there: the server and the browser take their time on a busy 2-core machine. */
-const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 15_000 });
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.goto(base);
-  await page.getByLabel('Access token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#nav').waitFor();
-}
+let browser: HeadlessBrowser;
 
 /** Drops files on an element the way a browser does: a drop event whose DataTransfer holds them. */
 async function dropFiles(page: Page, selector: string, files: string[]): Promise<void> {
@@ -77,7 +46,6 @@ async function dropFiles(page: Page, selector: string, files: string[]): Promise
 
 beforeAll(async () => {
   if (!HAVE_CHROMIUM) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
   fake = await FakeLvlmServer.start();
   fake.setDefault({ kind: 'stream', delayMs: 40 });
   h = await startHarness({ lvlm: { baseUrl: fake.baseUrl, model: 'fake-vl' }, httpHandler: createConsoleHandler() });
@@ -85,24 +53,18 @@ beforeAll(async () => {
   const living = h.backend.stats.get('living')!;
   living.fps = 4.8;
   living.counters.dropped = 3;
-  userDataDir = mkdtempSync(path.join(tmpdir(), 'familiar-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await HeadlessBrowser.launch();
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await h?.close();
   await fake?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`, () => {
   it('signs in, shows the live view, enrols, recognises, answers, edits and forgets; a viewer gets no controls', async () => {
-    const page = await newPage();
+    const page = await browser.newPage();
 
     // ---- sign in: a wrong token is refused with the server's reason, the right one gives the control role
     await page.goto(base);
@@ -292,8 +254,8 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`
     expect(unlabelled).toEqual([]);
 
     // ---- a viewer (another tab: its own session) sees no enrol, edit or forget controls; the server refuses them anyway
-    const viewer = await newPage();
-    await signIn(viewer, VIEWER_TOKEN);
+    const viewer = await browser.newPage();
+    await signIn(viewer, base, VIEWER_TOKEN);
     expect(await viewer.locator('#role-badge').textContent()).toBe('Viewer');
     await viewer.getByRole('link', { name: 'Household' }).click();
     await viewer.locator('.concept', { hasText: 'Billy' }).waitFor();
@@ -343,6 +305,6 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`
     expect(await viewer.evaluate(() => sessionStorage.length + localStorage.length)).toBe(0);
 
     // Nothing went wrong in the pages (CSP violations, script errors) beyond a refused connection while Familiar restarted.
-    expect(problems.filter((p) => !/WebSocket connection .* failed/.test(p))).toEqual([]);
+    expect(browser.problems.filter((p) => !/WebSocket connection .* failed/.test(p))).toEqual([]);
   });
 });

@@ -6,59 +6,26 @@
  * person's preferences edited and read out of a comment; "not Billy" / "this is Piggy" from the live view;
  * a viewer gets none of the control-only controls. Screenshots go to test/artifacts/console/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import sharp from 'sharp';
-import { REPO_ROOT } from '@familiar/config';
 import type { UnknownInfo } from '@familiar/dialogue';
 import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { ANNA_TOKEN, MEMBER_TOKENS } from './support/members.ts';
 import { dataFile } from './support/static-backend.ts';
+import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
 
 // Page globals used inside page.evaluate (this repo's tsconfig has no DOM lib); nothing of this is emitted.
 declare const document: any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARTIFACTS = path.join(REPO_ROOT, 'test', 'artifacts', 'console');
+reportIfNoChromium('console-memory-browser');
+
 const HOUR = 3600_000;
-
-if (!HAVE_CHROMIUM) process.stderr.write(`console-memory-browser: skipped, ${CHROMIUM} is absent (apt-get install -y --no-install-recommends chromium)\n`);
-
 let h: Harness;
-let context: BrowserContext;
-let userDataDir: string;
 let base: string;
-const problems: string[] = [];
-
-async function newPage(): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-  });
-  return page;
-}
-
-/** The server and the browser take their time on a busy 2-core machine. */
-const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 15_000 });
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.goto(base);
-  await page.getByLabel('Access token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#nav').waitFor({ timeout: 10_000 }).catch(async (err) => {
-    throw new Error(`not signed in: ${await page.locator('#login-error').textContent()}`, { cause: err });
-  });
-}
+let browser: HeadlessBrowser;
 
 /** An unknown visitor as the memory's face clustering would have gathered it. */
 function unknown(id: string, visits: number, viewCount: number): UnknownInfo {
@@ -67,7 +34,6 @@ function unknown(id: string, visits: number, viewCount: number): UnknownInfo {
 
 beforeAll(async () => {
   if (!HAVE_CHROMIUM) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
   // No LVLM: preference comments are read by the deterministic rules, so what is extracted is known.
   h = await startHarness({ chatModel: null, httpHandler: createConsoleHandler(), server: { port: 0, tokens: MEMBER_TOKENS } });
   h.backend.unknownMap.set('unknown-5', unknown('unknown-5', 2, 3));
@@ -76,24 +42,18 @@ beforeAll(async () => {
   const thumb = new Uint8Array(await sharp(readFileSync(dataFile('myvlm/billy_dog/billy_dog_6.jpg'))).resize(160, 160, { fit: 'inside' }).jpeg({ quality: 80 }).toBuffer());
   Object.assign(h.backend, { thumbnail: async (id: string) => (id === billyId ? thumb : null) });
   base = h.url.replace('ws://', 'http://').replace(/\/ws$/, '/');
-  userDataDir = mkdtempSync(path.join(tmpdir(), 'familiar-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await HeadlessBrowser.launch();
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await h?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromium (${CHROMIUM})`, () => {
   it('shows last seen, sightings, reminders, unknown visitors and preferences, and corrects boxes; a viewer gets no control-only controls', async () => {
-    const page = await newPage();
-    await signIn(page, CONTROL_TOKEN);
+    const page = await browser.newPage();
+    await signIn(page, base, CONTROL_TOKEN);
     const billy = h.backend.byName('Billy');
 
     // ---- household: where and when each concept was last seen (memory/last_seen)
@@ -224,8 +184,8 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromiu
 
     // ---- a viewer: no corrections, no naming or dismissing, no preference editing; reminders they set they may cancel
     h.backend.unknownMap.set('unknown-7', unknown('unknown-7', 3, 4));
-    const viewer = await newPage();
-    await signIn(viewer, VIEWER_TOKEN);
+    const viewer = await browser.newPage();
+    await signIn(viewer, base, VIEWER_TOKEN);
     await viewer.locator('[data-camera="living"] .box').nth(1).waitFor();
     expect(await viewer.getByRole('button', { name: /^Correct/ }).count()).toBe(0);
     await viewer.getByRole('link', { name: 'Memory' }).click();
@@ -263,8 +223,8 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromiu
 
     // ---- on a phone: one column, nothing wider than the screen
     // A member's own viewer token may edit that member's preferences, nobody else's (the server checks too).
-    const annaPage = await newPage();
-    await signIn(annaPage, ANNA_TOKEN);
+    const annaPage = await browser.newPage();
+    await signIn(annaPage, base, ANNA_TOKEN);
     await annaPage.getByRole('link', { name: 'Memory' }).click();
     await annaPage.locator('#prefs-person').selectOption({ label: 'Anna' });
     await poll(() => annaPage.locator('#comment-form').isVisible()).toBe(true);
@@ -283,6 +243,6 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromiu
         .map((el: any) => el.id as string),
     );
     expect(unlabelled).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(browser.problems).toEqual([]);
   });
 });
