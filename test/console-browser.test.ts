@@ -15,7 +15,7 @@ import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { dataFile } from './support/static-backend.ts';
-import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
+import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, commandFromPage, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
 
 // The functions handed to page.evaluate run in Chromium. This repo's tsconfig is for Node (no DOM lib), so the
 // page globals they use are declared loosely here; nothing of this is emitted.
@@ -262,22 +262,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`
     expect(await viewer.locator('#enrol-panel').isVisible()).toBe(false);
     expect(await viewer.getByRole('button', { name: /^(Edit|Forget) / }).count()).toBe(0);
     await shot(viewer, '08-viewer-household');
-    const refused = await viewer.evaluate(
-      ({ url, token, id }) =>
-        new Promise<string>((resolve) => {
-          const ws = new WebSocket(url);
-          ws.onmessage = (e) => {
-            const m = JSON.parse(String(e.data));
-            if (m.type === 'auth_required') ws.send(JSON.stringify({ type: 'auth', access_token: token }));
-            else if (m.type === 'auth_ok') ws.send(JSON.stringify({ id: 1, type: 'concepts/forget', concept_id: id }));
-            else if (m.type === 'result') {
-              resolve(m.success ? 'ok' : m.error.code);
-              ws.close();
-            }
-          };
-        }),
-      { url: h.url, token: VIEWER_TOKEN, id: h.backend.byName('Billy').id },
-    );
+    const refused = await commandFromPage(viewer, h.url, VIEWER_TOKEN, { type: 'concepts/forget', concept_id: h.backend.byName('Billy').id });
     expect(refused).toBe('FORBIDDEN');
     expect(h.backend.byName('Billy')).toBeTruthy();
 

@@ -15,7 +15,7 @@ import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { ANNA_TOKEN, MEMBER_TOKENS } from './support/members.ts';
 import { dataFile } from './support/static-backend.ts';
-import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
+import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, commandFromPage, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
 
 // Page globals used inside page.evaluate (this repo's tsconfig has no DOM lib); nothing of this is emitted.
 declare const document: any;
@@ -202,22 +202,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromiu
     await viewer.getByRole('button', { name: 'Cancel the reminder about Billy: Remember to feed him.' }).click();
     await poll(() => viewer.locator('#reminders li').count()).toBe(1);
     // The server refuses a viewer's correction anyway.
-    const refused = await viewer.evaluate(
-      ({ url, token, id }) =>
-        new Promise<string>((resolve) => {
-          const ws = new WebSocket(url);
-          ws.onmessage = (e) => {
-            const m = JSON.parse(String(e.data));
-            if (m.type === 'auth_required') ws.send(JSON.stringify({ type: 'auth', access_token: token }));
-            else if (m.type === 'auth_ok') ws.send(JSON.stringify({ id: 1, type: 'concepts/correct', concept_id: id, verdict: 'not', camera_id: 'living' }));
-            else if (m.type === 'result') {
-              resolve(m.success ? 'ok' : m.error.code);
-              ws.close();
-            }
-          };
-        }),
-      { url: h.url, token: VIEWER_TOKEN, id: billy.id },
-    );
+    const refused = await commandFromPage(viewer, h.url, VIEWER_TOKEN, { type: 'concepts/correct', concept_id: billy.id, verdict: 'not', camera_id: 'living' });
     expect(refused).toBe('FORBIDDEN');
     expect(h.backend.corrections.length).toBe(2);
 

@@ -70,3 +70,26 @@ export async function signIn(page: Page, base: string, token: string): Promise<v
     throw new Error(`not signed in: ${await page.locator('#login-error').textContent()}`, { cause: err });
   });
 }
+
+/**
+ * Sends one command from inside the page over a WebSocket of its own, as a hand-written client could (the
+ * console hides controls; this shows the server refuses anyway). Resolves with 'ok' or the error code.
+ */
+export function commandFromPage(page: Page, url: string, token: string, command: Record<string, unknown>): Promise<string> {
+  return page.evaluate(
+    ({ url, token, command }) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onmessage = (e) => {
+          const m = JSON.parse(String(e.data));
+          if (m.type === 'auth_required') ws.send(JSON.stringify({ type: 'auth', access_token: token }));
+          else if (m.type === 'auth_ok') ws.send(JSON.stringify({ id: 1, ...command }));
+          else if (m.type === 'result') {
+            resolve(m.success ? 'ok' : m.error.code);
+            ws.close();
+          }
+        };
+      }),
+    { url, token, command },
+  );
+}
