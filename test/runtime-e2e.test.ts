@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '@familiar/config';
 import { decodeImage } from '@familiar/image';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
+import { startFamiliar, type FamiliarProcess } from './support/reliability-proc.ts';
 import { dataFile } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 
@@ -23,9 +22,8 @@ interface SceneEvt {
 let tmp: string;
 let store: string;
 let lvlm: FakeLvlmServer;
-let proc: ChildProcess;
+let familiar: FamiliarProcess;
 let url: string;
-let stderr = '';
 
 /** Replay order: the dog walks in for six frames, then only the can is on the table for six. */
 async function makeSequence(dir: string): Promise<void> {
@@ -57,32 +55,12 @@ beforeAll(async () => {
     `  - { id: kitchen, room: kitchen, fps: 4, source: { kind: replay, uri: "${frames}" } }`,
   ].join('\n');
   await writeFile(path.join(tmp, 'e2e.yaml'), config);
-  proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/runtime/src/cli.ts'), 'start', '--profile', 'ci', '--config', path.join(tmp, 'e2e.yaml'), '--store', store], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`familiar start did not come up: ${stderr}`)), 60_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (ws:\/\/\S+?)[;\s]/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`familiar start exited with ${code}: ${stderr}`)));
-  });
+  familiar = await startFamiliar({ configFile: path.join(tmp, 'e2e.yaml'), store });
+  url = familiar.url;
 });
 
 afterAll(async () => {
-  if (proc && proc.exitCode === null) {
-    proc.kill('SIGKILL');
-  }
+  if (familiar?.proc.exitCode === null) await familiar.kill();
   await lvlm?.close();
   await rm(tmp, { recursive: true, force: true });
 });
@@ -94,7 +72,7 @@ function sceneEvents(client: TestClient, subscription: number): SceneEvt[] {
 async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr tail: ${stderr.slice(-800)}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr tail: ${familiar.stderr().slice(-800)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -197,8 +175,6 @@ describe('familiar start, end to end over a real WebSocket', () => {
   });
 
   it('shuts down cleanly on SIGTERM', async () => {
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await familiar.stop()).toBe(0);
   });
 });
