@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 import type { UnknownInfo } from '@familiar/dialogue';
 import { createConsoleHandler } from '../packages/console/src/index.ts';

@@ -237,7 +237,6 @@ export class ExactIndex implements VectorIndex {
  */
 class QuantizedRows {
   readonly #kernel: Int16Kernel;
-  readonly #dim: number;
   /** SIMD steps per row (dim padded to a multiple of LANES). */
   readonly #steps: number;
   #cap: number;
@@ -252,7 +251,6 @@ class QuantizedRows {
 
   private constructor(kernel: Int16Kernel, dim: number, cap: number) {
     this.#kernel = kernel;
-    this.#dim = dim;
     this.#steps = Math.ceil(dim / LANES);
     this.#cap = cap;
     this.#norms = new Float64Array(cap);

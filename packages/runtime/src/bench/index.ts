@@ -314,7 +314,6 @@ async function objectSeeds(storeDir: string): Promise<Float32Array[]> {
 
 /** The human-readable table: machine line on top, then the headline figures with their budgets, then the detail. */
 export function formatBenchTable(report: BenchReport): string[] {
-  const s = report.summary;
   const f = (x: number | null | undefined, unit = '') => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${round(x)}${unit}`);
   const lines: string[] = [];
   lines.push(`machine: ${machineLine(report.machine)}`);
