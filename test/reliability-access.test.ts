@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '@familiar/contracts';
 import { TokenVerifier } from '@familiar/dialogue';
 import { startHarness } from './support/dialogue-harness.ts';
-import { startFamiliar, type FamiliarProcess } from './support/reliability-proc.ts';
+import { startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
 import { dataFile } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 

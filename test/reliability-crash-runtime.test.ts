@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConceptStore } from '@familiar/memory';
 import { dataFile } from './support/static-backend.ts';
-import { MiB, startFamiliar, type FamiliarProcess } from './support/reliability-proc.ts';
+import { MiB, startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
 import { ok, TestClient } from './support/ws-client.ts';
 
 // The whole `familiar start` (engine worker, camera, sightings, WebSocket service) killed with SIGKILL while a

@@ -7,7 +7,7 @@ import { loadConfig, REPO_ROOT } from '@familiar/config';
 import { MEMORY_FILES } from '@familiar/memory';
 import { FamiliarCore } from '@familiar/runtime';
 import { dataFile } from './support/static-backend.ts';
-import { childNodeArgs, exited, MiB, procMemory, waitUntil } from './support/reliability-proc.ts';
+import { childNodeArgs, exited, MiB, procMemory, waitUntil } from './support/familiar-process.ts';
 import { saveSeeds, seededRandom, WRITE_PATHS, type WriterLine, type WritePath } from './support/reliability-store.ts';
 
 // A robot runs unattended for months: SIGKILL at any instant of any write must lose no acknowledged write, never

@@ -10,7 +10,7 @@ import { ConceptStore } from '@familiar/memory';
 import { EngineClient } from '@familiar/runtime';
 import { DATA, freePort, HAVE_FFMPEG, makeClip, startFfmpeg, stopChild } from './camera-helpers.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
-import { childPids, mountTmpfs, startFamiliar, SwitchablePort, waitUntil, type FamiliarProcess } from './support/reliability-proc.ts';
+import { childPids, mountTmpfs, startFamiliar, SwitchablePort, waitUntil, type FamiliarProcess } from './support/familiar-process.ts';
 import { dataFile } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isErrorCode, type ServerMessage } from '@familiar/contracts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { hostileCorpus, INJECTIONS, type HostileItem } from './support/reliability-corpus.ts';
-import { MiB, startFamiliar, type FamiliarProcess } from './support/reliability-proc.ts';
+import { MiB, startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
 import { dataFile } from './support/static-backend.ts';
 import { ok, TestClient } from './support/ws-client.ts';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '@familiar/image';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
-import { startFamiliar, type FamiliarProcess } from './support/reliability-proc.ts';
+import { startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
 import { dataFile } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 

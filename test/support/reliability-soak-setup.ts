@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { FakeLvlmServer } from './fake-lvlm.ts';
-import { startFamiliar, type FamiliarProcess } from './reliability-proc.ts';
+import { startFamiliar, type FamiliarProcess } from './familiar-process.ts';
 import { dataFile } from './static-backend.ts';
 import { TestClient } from './ws-client.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Process plumbing for the reliability tests: start children cheaply, read their memory from /proc, start the
+ * Process plumbing for the tests that run Familiar as a process: start children cheaply, read their memory from /proc, start the
  * real `familiar start` and wait for things.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
