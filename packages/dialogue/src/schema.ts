@@ -229,24 +229,6 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     "Enrol an unknown visitor as a person from the face views gathered so far (role control).",
   );
   const UnknownsDismiss = cmd('unknowns/dismiss', { unknown_id: UnknownId }, 'Forget an unknown visitor (role control).');
-  const memory = {
-    MemoryLastSeen,
-    MemorySightings,
-    NotesAdd,
-    NotesList,
-    MemoryLastMention,
-    TriggersAdd,
-    TriggersList,
-    TriggersCancel,
-    PreferencesGet,
-    PreferencesSet,
-    PreferencesComment,
-    ConceptsCorrect,
-    UnknownsList,
-    UnknownsName,
-    UnknownsDismiss,
-  };
-
   const Command = z.discriminatedUnion('type', [
     Ping,
     Status,
@@ -276,7 +258,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     UnknownsName,
     UnknownsDismiss,
   ]);
-  return { Ping, Status, ConceptsList, ConceptsEnrol, ConceptsUpdate, ConceptsForget, Ask, AskCancel, SceneSubscribe, Unsubscribe, CameraSnapshot, ConceptsThumbnail, ...memory, Command };
+  return { Command };
 }
 
 // ---- server messages (for the published schema and for checking what the server sends in tests)
