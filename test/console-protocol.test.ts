@@ -10,25 +10,17 @@ import sharp from 'sharp';
 import { decodeImage } from '@familiar/image';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { dataFile } from './support/static-backend.ts';
-import { TestClient, errorCode, ok } from './support/ws-client.ts';
+import { TestClients, errorCode, ok } from './support/ws-client.ts';
 
 let h: Harness;
-const clients: TestClient[] = [];
-
-async function connect(token: string): Promise<TestClient> {
-  const c = await TestClient.connect(h.url, token);
-  clients.push(c);
-  return c;
-}
+const clients = new TestClients();
+const connect = (token: string) => clients.connect(h.url, token);
 
 beforeAll(async () => {
   h = await startHarness();
 });
 afterEach(() => {
-  for (const c of clients.splice(0)) {
-    expect(c.schemaErrors).toEqual([]);
-    c.close();
-  }
+  clients.closeAll();
 });
 afterAll(async () => {
   await h?.close();

@@ -5,16 +5,12 @@ import { OVERLAY_PALETTE, decodeImage } from '@familiar/image';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { dataFile } from './support/static-backend.ts';
-import { TestClient, errorCode, ok, type Exchange } from './support/ws-client.ts';
+import { TestClients, errorCode, ok, type Exchange } from './support/ws-client.ts';
 
 let fake: FakeLvlmServer;
 let h: Harness;
-const clients: TestClient[] = [];
-const connect = async (token = VIEWER_TOKEN, url = h.url) => {
-  const c = await TestClient.connect(url, token);
-  clients.push(c);
-  return c;
-};
+const clients = new TestClients();
+const connect = (token = VIEWER_TOKEN, url = h.url) => clients.connect(url, token);
 
 const deltaText = (ex: Exchange) => ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('');
 
@@ -41,10 +37,7 @@ beforeAll(async () => {
   });
 });
 afterEach(() => {
-  for (const c of clients.splice(0)) {
-    expect(c.schemaErrors).toEqual([]);
-    c.close();
-  }
+  clients.closeAll();
 });
 afterAll(async () => {
   await h.close();

@@ -11,16 +11,12 @@ import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './suppo
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { ANNA_PHOTO, ANNA_TOKEN, BILLY_PHOTO, MEMBER_TOKENS, TOM_PHOTO } from './support/members.ts';
 import { dataFile } from './support/static-backend.ts';
-import { TestClient, errorCode, ok, type Exchange } from './support/ws-client.ts';
+import { TestClient, TestClients, errorCode, ok, type Exchange } from './support/ws-client.ts';
 
 let fake: FakeLvlmServer;
 let h: Harness;
-const clients: TestClient[] = [];
-const connect = async (token: string) => {
-  const c = await TestClient.connect(h.url, token);
-  clients.push(c);
-  return c;
-};
+const clients = new TestClients();
+const connect = (token: string) => clients.connect(h.url, token);
 const deltaText = (ex: Exchange) => ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('');
 const enrolTom = async (control: TestClient) =>
   ok(await control.request({ type: 'concepts/enrol', name: 'Tom', kind: 'person', photos: [(await readFile(dataFile(TOM_PHOTO))).toString('base64')] }));
@@ -36,10 +32,7 @@ beforeEach(async () => {
   });
 });
 afterEach(async () => {
-  for (const c of clients.splice(0)) {
-    expect(c.schemaErrors).toEqual([]);
-    c.close();
-  }
+  clients.closeAll();
   await h.close();
 });
 afterAll(async () => {

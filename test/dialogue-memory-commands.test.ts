@@ -20,26 +20,19 @@ import type {
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { ANNA_PHOTO, ANNA_TOKEN, BILLY_PHOTO, MEMBER_TOKENS, TOM_PHOTO } from './support/members.ts';
 import { dataFile } from './support/static-backend.ts';
-import { TestClient, errorCode, ok } from './support/ws-client.ts';
+import { TestClients, errorCode, ok } from './support/ws-client.ts';
 
 const b64 = async (rel: string) => (await readFile(dataFile(rel))).toString('base64');
 
 let h: Harness;
-const clients: TestClient[] = [];
-const connect = async (token: string) => {
-  const c = await TestClient.connect(h.url, token);
-  clients.push(c);
-  return c;
-};
+const clients = new TestClients();
+const connect = (token: string) => clients.connect(h.url, token);
 
 beforeEach(async () => {
   h = await startHarness({ server: { tokens: MEMBER_TOKENS } });
 });
 afterEach(async () => {
-  for (const c of clients.splice(0)) {
-    expect(c.schemaErrors).toEqual([]);
-    c.close();
-  }
+  clients.closeAll();
   await h.close();
 });
 

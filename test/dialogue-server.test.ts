@@ -4,17 +4,13 @@ import WebSocket from 'ws';
 import { CLOSE_CODES, type ConceptResult, type ConceptsListResult, type StatusResult } from '@familiar/contracts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { dataFile } from './support/static-backend.ts';
-import { TestClient, errorCode, ok } from './support/ws-client.ts';
+import { TestClients, errorCode, ok } from './support/ws-client.ts';
 
 const b64 = async (rel: string) => (await readFile(dataFile(rel))).toString('base64');
 
 let h: Harness;
-const clients: TestClient[] = [];
-const connect = async (token?: string, url = h.url, opts: WebSocket.ClientOptions = {}) => {
-  const c = await TestClient.connect(url, token, opts);
-  clients.push(c);
-  return c;
-};
+const clients = new TestClients();
+const connect = (token?: string, url = h.url, opts: WebSocket.ClientOptions = {}) => clients.connect(url, token, opts);
 const extra: Harness[] = [];
 const startExtra = async (...args: Parameters<typeof startHarness>) => {
   const x = await startHarness(...args);
@@ -26,10 +22,7 @@ beforeAll(async () => {
   h = await startHarness({ server: { maxImagesPerMessage: 3, maxMessageBytes: 2 * 1024 * 1024 } });
 });
 afterEach(async () => {
-  for (const c of clients.splice(0)) {
-    expect(c.schemaErrors).toEqual([]);
-    c.close();
-  }
+  clients.closeAll();
   await Promise.all(extra.splice(0).map((x) => x.close()));
 });
 afterAll(async () => h.close());

@@ -3,6 +3,7 @@
  * against the published server-message schema, so the tests also prove the schema describes the wire.
  */
 import WebSocket from 'ws';
+import { expect } from 'vitest';
 import type { EventMessage, ResultErrorMessage, ResultOkMessage, ServerMessage } from '@familiar/contracts';
 import { ServerMessageSchema } from '@familiar/dialogue';
 
@@ -135,6 +136,24 @@ export class TestClient {
 
   close(): void {
     this.ws.close();
+  }
+}
+
+/** The clients one test opened: closed after it, each checked to have received only schema-valid messages. */
+export class TestClients {
+  readonly #open: TestClient[] = [];
+
+  async connect(url: string, token?: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+    const c = await TestClient.connect(url, token, options);
+    this.#open.push(c);
+    return c;
+  }
+
+  closeAll(): void {
+    for (const c of this.#open.splice(0)) {
+      expect(c.schemaErrors).toEqual([]);
+      c.close();
+    }
   }
 }
 
