@@ -32,8 +32,8 @@
  * @property {(e: SceneChangeEvent) => void} [scene]
  * @property {(e: ReminderFiredEvent) => void} [reminder]
  */
-import { FamiliarClient, ProtocolError, serviceUrl } from './client.js';
-import { PALETTE, UNKNOWN_COLOUR, byId, toast } from './dom.js';
+import { FamiliarClient, ProtocolError, quietly, serviceUrl } from './client.js';
+import { PALETTE, UNKNOWN_COLOUR, byId, errorMessage, toast } from './dom.js';
 import { createAsk } from './ask.js';
 import { createHousehold } from './household.js';
 import { createLive } from './live.js';
@@ -54,19 +54,26 @@ const session = {
   concepts: [],
   lvlm: { configured: false, model: null },
   conceptById: (id) => session.concepts.find((c) => c.id === id),
-  colourOf(id) {
-    // Colours follow enrolment order, so the first eight concepts always get eight different colours.
-    const order = [...session.concepts].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
-    const i = order.findIndex((c) => c.id === id);
-    return i < 0 ? UNKNOWN_COLOUR : /** @type {Colour} */ (PALETTE[i % PALETTE.length]);
-  },
+  colourOf: (id) => colours.get(id) ?? UNKNOWN_COLOUR,
   async refreshConcepts() {
     /** @type {ConceptsListResult} */
     const res = await session.client.request({ type: 'concepts/list' });
-    session.concepts = res.concepts;
+    setConcepts(res.concepts);
     for (const v of Object.values(views)) v.update('concepts');
   },
 };
+
+/** @type {Map<string, Colour>} concept id → its live-view colour; rebuilt with the concept list, read per box. */
+const colours = new Map();
+
+/** @param {WireConcept[]} concepts */
+function setConcepts(concepts) {
+  session.concepts = concepts;
+  // Colours follow enrolment order, so the first eight concepts always get eight different colours.
+  const order = [...concepts].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
+  colours.clear();
+  order.forEach((c, i) => colours.set(c.id, /** @type {Colour} */ (PALETTE[i % PALETTE.length])));
+}
 
 /** @type {Record<string, View>} */
 const views = {
@@ -127,7 +134,7 @@ async function refreshStatus() {
     session.lvlm = s.lvlm;
     for (const v of Object.values(views)) v.update('cameras');
   } catch (err) {
-    if (!(err instanceof ProtocolError && (err.code === 'DISCONNECTED' || err.code === 'RATE_LIMITED'))) toast(`Status failed: ${err instanceof Error ? err.message : err}`, 'error');
+    if (!quietly(err)) toast(`Status failed: ${errorMessage(err)}`, 'error');
   }
 }
 
@@ -196,7 +203,7 @@ function leave(message = '', forgetToken = true) {
   current = null;
   for (const v of Object.values(views)) v.reset();
   session.cameras = [];
-  session.concepts = [];
+  setConcepts([]);
   if (forgetToken) {
     sessionStorage.removeItem(TOKEN_KEY);
     localStorage.removeItem(TOKEN_KEY);
@@ -254,7 +261,7 @@ byId('login-form').addEventListener('submit', async (ev) => {
   try {
     role = await connect(token);
   } catch (err) {
-    byId('login-error').textContent = `Not signed in: ${err instanceof Error ? err.message : err}.`;
+    byId('login-error').textContent = `Not signed in: ${errorMessage(err)}.`;
     input.focus();
     return;
   } finally {
@@ -268,7 +275,7 @@ byId('login-form').addEventListener('submit', async (ev) => {
 
 /** Loads what the views show; a failure here is reported, the session stays. */
 function start() {
-  load().catch((err) => toast(`Could not load everything: ${err instanceof Error ? err.message : err}`, 'error'));
+  load().catch((err) => toast(`Could not load everything: ${errorMessage(err)}`, 'error'));
 }
 
 byId('logout').addEventListener('click', () => leave());
@@ -287,7 +294,7 @@ if (saved) {
     },
     (err) => {
       if (err instanceof ProtocolError && err.code === 'AUTH_INVALID') leave('Your saved token was refused; sign in again.');
-      else leave(`Cannot reach Familiar (${err instanceof Error ? err.message : err}); sign in to try again.`, false);
+      else leave(`Cannot reach Familiar (${errorMessage(err)}); sign in to try again.`, false);
     },
   );
 }

@@ -7,7 +7,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').AskResult} AskResult
  */
 import { ProtocolError } from './client.js';
-import { byId, clock, colourByName, h, percent, timeAgo, toBase64 } from './dom.js';
+import { byId, clock, colourByName, errorMessage, h, percent, timeAgo, toBase64 } from './dom.js';
 import { photoBytes } from './household.js';
 
 /** An uploaded image, before base64 (the server's default message limit is 16 MiB). */
@@ -119,7 +119,7 @@ export function createAsk(session) {
     } catch (err) {
       reply.querySelector('.thinking')?.remove();
       const stopped = err instanceof ProtocolError && err.code === 'CANCELLED';
-      reply.append(h('p', { class: stopped ? 'hint' : 'error', text: stopped ? 'Stopped.' : `No answer: ${err instanceof Error ? err.message : err}` }));
+      reply.append(h('p', { class: stopped ? 'hint' : 'error', text: stopped ? 'Stopped.' : `No answer: ${errorMessage(err)}` }));
     } finally {
       reply.setAttribute('aria-busy', 'false');
       asking = null;

@@ -8,7 +8,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').SnapshotResult} SnapshotResult
  * @typedef {import('../../contracts/src/types.ts').Box} Box
  */
-import { UNKNOWN_COLOUR, byId, fromBase64, h, placeBox } from './dom.js';
+import { UNKNOWN_COLOUR, byId, errorMessage, fromBase64, h, placeBox } from './dom.js';
 
 /** Context around the picked box: enrolment finds the object itself; a tight crop would clip it. */
 const CROP_PADDING = 0.1;
@@ -77,7 +77,7 @@ export function createCapture(session, onPhoto) {
       add.disabled = false;
       pick(null);
     } catch (err) {
-      status.textContent = `Could not take a frame: ${err instanceof Error ? err.message : err}`;
+      status.textContent = `Could not take a frame: ${errorMessage(err)}`;
     }
   }
 
@@ -147,7 +147,7 @@ export function createCapture(session, onPhoto) {
       onPhoto(/** @type {Blob} */ (await crop()), label);
       dialog.close('added');
     } catch (err) {
-      status.textContent = `Could not cut out the picture: ${err instanceof Error ? err.message : err}`;
+      status.textContent = `Could not cut out the picture: ${errorMessage(err)}`;
       add.disabled = false;
     }
   });

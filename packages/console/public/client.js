@@ -22,6 +22,13 @@ export class ProtocolError extends Error {
 }
 
 /**
+ * Whether a failure is one the views need not report: a lost connection (the connection badge shows it) or a
+ * rate limit (it passes by itself).
+ * @param {unknown} err
+ */
+export const quietly = (err) => err instanceof ProtocolError && (err.code === 'DISCONNECTED' || err.code === 'RATE_LIMITED');
+
+/**
  * @typedef {object} Pending
  * @property {(result: any) => void} resolve
  * @property {(err: ProtocolError) => void} reject

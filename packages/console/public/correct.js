@@ -8,7 +8,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').WireSceneEntity} WireSceneEntity
  * @typedef {import('../../contracts/src/protocol.ts').CorrectResult} CorrectResult
  */
-import { byId, h, toast } from './dom.js';
+import { byId, errorMessage, h, toast } from './dom.js';
 
 /** Longest side of the preview of the boxed region, in CSS pixels. */
 const PREVIEW_SIDE = 240;
@@ -83,7 +83,7 @@ export function createCorrect(session) {
       toast(verdict === 'not' ? `Noted: that is not ${res.concept.name}.` : `Noted: that is ${res.concept.name} (${res.views} views now).`);
       await session.refreshConcepts();
     } catch (err) {
-      status.textContent = `Not corrected${concept ? ` (${concept.name})` : ''}: ${err instanceof Error ? err.message : err}`;
+      status.textContent = `Not corrected${concept ? ` (${concept.name})` : ''}: ${errorMessage(err)}`;
       busy(false);
     }
   }

@@ -83,6 +83,9 @@ export function clock(at) {
   return new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
+/** The text of a thrown value, for the user. @param {unknown} err */
+export const errorMessage = (err) => (err instanceof Error ? err.message : String(err));
+
 /**
  * A short, polite message in the page's status region (read by screen readers), gone after a while; errors
  * and reminders stay longer.

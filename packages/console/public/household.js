@@ -13,7 +13,7 @@
  */
 import { ProtocolError } from './client.js';
 import { createCapture } from './capture.js';
-import { byId, confirmDialog, h, timeAgo, toBase64, toast } from './dom.js';
+import { byId, confirmDialog, errorMessage, h, timeAgo, toBase64, toast } from './dom.js';
 
 /** The server's default `server.maxImagesPerMessage`. */
 const MAX_PHOTOS = 8;
@@ -262,7 +262,7 @@ export function createHousehold(session) {
         toast(`Saved ${res.concept.name}.`);
         await session.refreshConcepts();
       } catch (err) {
-        error.textContent = err instanceof Error ? err.message : String(err);
+        error.textContent = errorMessage(err);
       }
     };
     const cleanup = () => editForm.removeEventListener('submit', onSubmit);
@@ -284,7 +284,7 @@ export function createHousehold(session) {
       await session.refreshConcepts();
       nameInput.closest('details')?.querySelector('summary')?.focus();
     } catch (err) {
-      toast(`Could not forget ${c.name}: ${err instanceof Error ? err.message : err}`, 'error');
+      toast(`Could not forget ${c.name}: ${errorMessage(err)}`, 'error');
     }
   }
 
@@ -434,7 +434,7 @@ export function createHousehold(session) {
         clearInterval(watch);
       }
     } catch (err) {
-      status.textContent = `Not enrolled: ${err instanceof Error ? err.message : err}`;
+      status.textContent = `Not enrolled: ${errorMessage(err)}`;
       status.classList.add('error');
     } finally {
       setBusy(false);

@@ -10,9 +10,9 @@
  * @typedef {import('../../contracts/src/protocol.ts').SceneChangeEvent} SceneChangeEvent
  * @typedef {import('../../contracts/src/protocol.ts').SnapshotResult} SnapshotResult
  */
-import { ProtocolError } from './client.js';
+import { ProtocolError, quietly } from './client.js';
 import { createCorrect } from './correct.js';
-import { UNKNOWN_COLOUR, byId, fromBase64, h, percent, placeBox, timeAgo } from './dom.js';
+import { UNKNOWN_COLOUR, byId, errorMessage, fromBase64, h, percent, placeBox, timeAgo } from './dom.js';
 
 /** A new picture at least this often while the view is on screen. */
 const REFRESH_MS = 2000;
@@ -164,7 +164,7 @@ export function createLive(session) {
       renderEntities(card);
     } catch (err) {
       if (err instanceof ProtocolError && err.code === 'NOT_FOUND') card.waiting.textContent = 'Waiting for the first frame…';
-      else if (!(err instanceof ProtocolError && (err.code === 'DISCONNECTED' || err.code === 'RATE_LIMITED'))) card.waiting.textContent = `No picture: ${err instanceof Error ? err.message : err}`;
+      else if (!quietly(err)) card.waiting.textContent = `No picture: ${errorMessage(err)}`;
     } finally {
       card.inFlight = false;
     }

@@ -20,8 +20,8 @@
  * @typedef {import('../../contracts/src/protocol.ts').PreferencesCommentResult} PreferencesCommentResult
  * @typedef {import('../../contracts/src/protocol.ts').ConceptResult} ConceptResult
  */
-import { ProtocolError } from './client.js';
-import { byId, clock, confirmDialog, h, timeAgo, toast } from './dom.js';
+import { quietly } from './client.js';
+import { byId, clock, confirmDialog, errorMessage, h, timeAgo, toast } from './dom.js';
 
 /** Live entries kept on the page (comings and goings, fired reminders). */
 const MAX_ENTRIES = 200;
@@ -32,10 +32,6 @@ const REFRESH_DEBOUNCE_MS = 1000;
 /** The sightings filter's value for "unknown people" (concept_id null). */
 const UNKNOWN_PEOPLE = 'unknown';
 
-/** @param {unknown} err */
-const message = (err) => (err instanceof Error ? err.message : String(err));
-/** Lost connections and rate limits are reported elsewhere (the connection badge) or pass by themselves. */
-const quietly = (/** @type {unknown} */ err) => err instanceof ProtocolError && (err.code === 'DISCONNECTED' || err.code === 'RATE_LIMITED');
 
 /** The time of day, with the date in front when it is not today. @param {number} at */
 function when(at) {
@@ -81,7 +77,7 @@ export function createMemory(session) {
 
   /** @param {string} what @param {unknown} err */
   function failed(what, err) {
-    if (!quietly(err)) toast(`${what}: ${message(err)}`, 'error');
+    if (!quietly(err)) toast(`${what}: ${errorMessage(err)}`, 'error');
   }
 
   /** @param {HTMLElement} el @param {string} text @param {boolean} [error] */
@@ -188,7 +184,7 @@ export function createMemory(session) {
       await loadReminders();
       reminderText.focus();
     } catch (err) {
-      toast(`Could not cancel the reminder: ${message(err)}`, 'error');
+      toast(`Could not cancel the reminder: ${errorMessage(err)}`, 'error');
     }
   }
 
@@ -207,7 +203,7 @@ export function createMemory(session) {
       say(reminderStatus, `OK: ${t.once ? 'the next time' : 'every time'} ${t.name} ${t.room ? `is in the ${t.room}` : 'shows up'}, Familiar will say "${t.message}"`);
       await loadReminders();
     } catch (err) {
-      say(reminderStatus, `Not added: ${message(err)}`, true);
+      say(reminderStatus, `Not added: ${errorMessage(err)}`, true);
       reminderText.focus();
     } finally {
       submit.disabled = false;
@@ -263,7 +259,7 @@ export function createMemory(session) {
       await Promise.all([session.refreshConcepts(), loadUnknowns()]);
       byId('unknown-title').focus();
     } catch (err) {
-      toast(`Could not name ${u.id}: ${message(err)}`, 'error');
+      toast(`Could not name ${u.id}: ${errorMessage(err)}`, 'error');
     }
   }
 
@@ -281,7 +277,7 @@ export function createMemory(session) {
       await loadUnknowns();
       byId('unknown-title').focus();
     } catch (err) {
-      toast(`Could not dismiss ${u.id}: ${message(err)}`, 'error');
+      toast(`Could not dismiss ${u.id}: ${errorMessage(err)}`, 'error');
     }
   }
 
@@ -349,7 +345,7 @@ export function createMemory(session) {
       if (person.value === id) renderPreferences(res.preferences);
       say(prefsStatus, `Saved ${name}'s preferences.`);
     } catch (err) {
-      say(prefsStatus, `Not saved: ${message(err)}`, true);
+      say(prefsStatus, `Not saved: ${errorMessage(err)}`, true);
     }
   });
 
@@ -371,7 +367,7 @@ export function createMemory(session) {
       say(prefsStatus, found ? `Found (read by ${by}): ${found}.` : `No likes or dislikes found in that comment (read by ${by}).`);
       comment.value = '';
     } catch (err) {
-      say(prefsStatus, `Not added: ${message(err)}`, true);
+      say(prefsStatus, `Not added: ${errorMessage(err)}`, true);
     } finally {
       submit.disabled = false;
     }
