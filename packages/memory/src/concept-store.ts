@@ -93,7 +93,7 @@ function summarise(c: Concept): ConceptSummary {
   return { id: c.id, name: c.name, kind: c.kind, context: c.context, createdAt: c.createdAt, updatedAt: c.updatedAt, viewCount: c.views.length, thresholds: { ...c.thresholds } };
 }
 
-function notFound(id: string): FamiliarError {
+export function notFound(id: string): FamiliarError {
   return new FamiliarError('CONCEPT_NOT_FOUND', `no concept with id ${id}`, { details: { id } });
 }
 

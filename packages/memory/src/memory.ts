@@ -4,7 +4,7 @@ import { FamiliarError } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { fsyncDir, readVerified, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import type { ConceptCheck } from './checks.ts';
-import { ConceptStore, type ConceptStoreOptions } from './concept-store.ts';
+import { ConceptStore, notFound, type ConceptStoreOptions } from './concept-store.ts';
 import { LOCK_FILE_NAME, StoreLock } from './lock.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
 import { foldText } from './mentions.ts';
@@ -135,11 +135,12 @@ export class Memory {
       const common = { readOnly, log, now };
       const concepts = track(await ConceptStore.open(root, { ...options.concepts, ...common, lock: false }));
       const enrolled: ConceptCheck = (id) => {
-        if (!concepts.has(id)) throw new FamiliarError('CONCEPT_NOT_FOUND', `no concept with id ${id}`, { details: { id } });
+        if (!concepts.has(id)) throw notFound(id);
       };
       const person: ConceptCheck = (id) => {
-        enrolled(id);
-        if (concepts.kindOf(id) !== 'person') throw new FamiliarError('INPUT_INVALID', `preferences are kept for persons only; ${id} is a ${concepts.kindOf(id)}`, { details: { id } });
+        const kind = concepts.kindOf(id);
+        if (kind === undefined) throw notFound(id);
+        if (kind !== 'person') throw new FamiliarError('INPUT_INVALID', `preferences are kept for persons only; ${id} is a ${kind}`, { details: { id } });
       };
       const sightings = track(
         await SightingsLog.open(path.join(root, MEMORY_FILES.sightings), {

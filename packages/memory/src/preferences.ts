@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { FamiliarError } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
-import { checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
+import { capError, checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
 import { foldText, mentionsAny, redactNames } from './mentions.ts';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
@@ -203,7 +203,7 @@ export class PreferenceStore {
 
   #working(id: string): Preferences {
     const current = this.#people.get(id);
-    if (current === undefined && this.#people.size >= MAX_PEOPLE) throw invalid(`preferences are kept for at most ${MAX_PEOPLE} people`, { reason: 'cap', cap: MAX_PEOPLE });
+    if (current === undefined && this.#people.size >= MAX_PEOPLE) throw capError(`preferences are kept for at most ${MAX_PEOPLE} people`, MAX_PEOPLE);
     return current === undefined ? { conceptId: id, likes: [], dislikes: [], updatedAt: 0 } : copy(current);
   }
 
@@ -229,7 +229,7 @@ export class PreferenceStore {
 
 function checkTexts(texts: unknown, what: string, max: number): string[] {
   if (!Array.isArray(texts)) throw invalid(`${what} must be an array of strings`);
-  if (texts.length > max) throw invalid(`${what} may hold at most ${max} entries`, { reason: 'cap', cap: max });
+  if (texts.length > max) throw capError(`${what} may hold at most ${max} entries`, max);
   return texts.map((t) => checkText(t, `a ${what} entry`, MAX_ATTRIBUTE).replace(/\s+/g, ' ').trim());
 }
 

@@ -2,10 +2,11 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FamiliarError } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
-import { base64ToFloat32, cleanTempFiles, float32ToBase64, quarantineFile, readVerified, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
+import { base64ToFloat32, cleanTempFiles, float32ToBase64, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import { checkText, checkTime, DAY_MS, invalid } from './checks.ts';
 import { checkUnitVector, type NewConceptView } from './concept-codec.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
+import { CoalescedWrites, readOrQuarantine } from './snapshot.ts';
 
 /** An unrecognised face seen by a camera: its embedding (unit length, the face space's dimension). */
 export interface UnknownObservation {
@@ -83,7 +84,6 @@ interface View {
 
 interface Group {
   id: string;
-  number: number;
   firstSeen: number;
   lastSeen: number;
   visits: number;
@@ -157,8 +157,7 @@ export class UnknownVisitors {
   /** Group ids whose file must be rewritten (or deleted, when the group is gone). */
   readonly #dirty = new Set<string>();
   #stateDirty = false;
-  #tail: Promise<void> = Promise.resolve();
-  #waiting: Promise<void> | undefined;
+  readonly #writes = new CoalescedWrites(() => this.#writeDirty());
   #maintenance: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -198,7 +197,10 @@ export class UnknownVisitors {
 
   /** The group an embedding would join now, without recording anything; undefined when it would open a new one. */
   match(vector: Float32Array): UnknownMatch | undefined {
-    this.#checkVector(vector);
+    return this.#match(this.#checkVector(vector));
+  }
+
+  #match(vector: Float32Array): UnknownMatch | undefined {
     let best: UnknownMatch | undefined;
     for (const g of this.#groups.values()) {
       let similarity = -Infinity;
@@ -223,7 +225,7 @@ export class UnknownVisitors {
     const at = observation.at === undefined ? this.#now() : checkTime(observation.at, 'at');
     const cameraId = observation.cameraId === undefined ? undefined : checkText(observation.cameraId, 'cameraId', 200);
     this.#expire();
-    const found = this.match(vector);
+    const found = this.#match(vector);
     let group: Group;
     let newVisit: boolean;
     if (found !== undefined) {
@@ -239,7 +241,7 @@ export class UnknownVisitors {
       const number = this.#nextNumber++;
       this.#stateDirty = true;
       const view: View = { vector, at, ...(cameraId === undefined ? {} : { cameraId }) };
-      group = { id: `unknown-${number}`, number, firstSeen: at, lastSeen: at, visits: 0, visitTimes: [], views: [view], sum: Float32Array.from(vector), mean: Float32Array.from(vector) };
+      group = { id: `unknown-${number}`, firstSeen: at, lastSeen: at, visits: 0, visitTimes: [], views: [view], sum: Float32Array.from(vector), mean: Float32Array.from(vector) };
       this.#countVisit(group, at);
       this.#groups.set(group.id, group);
       newVisit = true;
@@ -309,7 +311,7 @@ export class UnknownVisitors {
       if (!this.readOnly && (this.#dirty.size > 0 || this.#stateDirty)) await this.#flush();
     } finally {
       this.#closed = true;
-      await this.#tail;
+      await this.#writes.settled();
     }
   }
 
@@ -397,14 +399,7 @@ export class UnknownVisitors {
 
   /** Writes every dirty group (coalesced with a flush already waiting to run). */
   #flush(): Promise<void> {
-    if (this.#waiting !== undefined) return this.#waiting;
-    const run = this.#tail.then(async () => {
-      this.#waiting = undefined;
-      await this.#writeDirty();
-    });
-    this.#waiting = run;
-    this.#tail = run.catch(() => undefined);
-    return run;
+    return this.#writes.run();
   }
 
   async #writeDirty(): Promise<void> {
@@ -452,7 +447,7 @@ export class UnknownVisitors {
     });
     for (const name of names.filter((n) => GROUP_FILE.test(n)).sort()) {
       const number = Number(GROUP_FILE.exec(name)![1]);
-      const g = await this.#read(name, GROUP_SPEC, (p) => decodeGroup(p, `unknown-${number}`, number));
+      const g = await this.#read(name, GROUP_SPEC, (p) => decodeGroup(p, `unknown-${number}`));
       if (g === undefined) continue;
       if (this.#dim === undefined) this.#dim = g.views[0]!.vector.length;
       if (g.views.some((v) => v.vector.length !== this.#dim)) {
@@ -472,26 +467,9 @@ export class UnknownVisitors {
   }
 
   async #read<T>(name: string, spec: EnvelopeSpec, decode: (payload: unknown) => T): Promise<T | undefined> {
-    const file = path.join(this.dir, name);
-    try {
-      const payload = await readVerified(file, spec);
-      if (payload === undefined) return undefined;
-      try {
-        return decode(payload);
-      } catch (err) {
-        throw new FamiliarError('STORE_CORRUPT', `${file}: ${(err as Error).message}`, { details: { file, reason: 'schema' } });
-      }
-    } catch (err) {
-      if (!(err instanceof FamiliarError) || err.code !== 'STORE_CORRUPT' || err.details?.reason === 'version') throw err;
-      if (this.readOnly) {
-        this.#log('warn', 'ignoring a corrupt unknown-visitor file (read-only)', { file, error: err.message });
-      } else {
-        const moved = await quarantineFile(file, this.#now());
-        this.report.quarantined.push(moved);
-        this.#log('warn', 'quarantined a corrupt unknown-visitor file', { file, movedTo: moved, error: err.message });
-      }
-      return undefined;
-    }
+    const { value, quarantined } = await readOrQuarantine(path.join(this.dir, name), spec, decode, { readOnly: this.readOnly, log: this.#log, now: this.#now });
+    if (quarantined !== undefined) this.report.quarantined.push(quarantined);
+    return value;
   }
 
   #file(id: string): string {
@@ -517,7 +495,7 @@ function encodeGroup(g: Group): unknown {
   };
 }
 
-function decodeGroup(payload: unknown, id: string, number: number): Group {
+function decodeGroup(payload: unknown, id: string): Group {
   const p = payload as Record<string, unknown>;
   if (typeof p !== 'object' || p === null || p.id !== id || !Array.isArray(p.views) || p.views.length === 0 || !Array.isArray(p.visitTimes)) throw new Error('not an unknown-visitor group');
   const views = p.views.map((raw: unknown): View => {
@@ -533,7 +511,6 @@ function decodeGroup(payload: unknown, id: string, number: number): Group {
   if (sum === undefined || sum.length !== views[0]!.vector.length || !sum.every(Number.isFinite)) throw new Error('bad centroid');
   const g: Group = {
     id,
-    number,
     firstSeen: checkTime(p.firstSeen, 'firstSeen'),
     lastSeen: checkTime(p.lastSeen, 'lastSeen'),
     visits: p.visits as number,

@@ -93,11 +93,6 @@ export class ExactIndex implements VectorIndex {
     return this.#count;
   }
 
-  /** Whether searches use the SIMD kernel (false where WebAssembly SIMD is unavailable). */
-  get accelerated(): boolean {
-    return this.#q !== null;
-  }
-
   has(label: number): boolean {
     return this.#slotOf.has(label);
   }
@@ -245,9 +240,8 @@ class QuantizedRows {
   #rows!: Int16Array;
   #scores!: Int32Array;
   #queries!: Int16Array;
-  /** Scratch for {@link candidates}. */
-  #approx = new Float64Array(0);
-  #error = new Float64Array(0);
+  /** Scratch for {@link candidates}: each row's upper bound on its score. */
+  #upper = new Float64Array(0);
 
   private constructor(kernel: Int16Kernel, dim: number, cap: number) {
     this.#kernel = kernel;
@@ -327,8 +321,7 @@ class QuantizedRows {
     this.#kernel.dots(this.#rows.byteOffset, n, this.#steps, qs.byteOffset, this.#scores.byteOffset);
     const dots = this.#scores;
     const inv = 1 / (INT16_SCALE * INT16_SCALE);
-    const approx = this.#approx.length >= n ? this.#approx : (this.#approx = new Float64Array(this.#cap));
-    const error = this.#error.length >= n ? this.#error : (this.#error = new Float64Array(this.#cap));
+    const upper = this.#upper.length >= n ? this.#upper : (this.#upper = new Float64Array(this.#cap));
     const top = new Float64Array(k);
     return meta.map(({ norm: nq, error: eq }, t) => {
       top.fill(-Infinity);
@@ -338,8 +331,7 @@ class QuantizedRows {
         const a = dots[i * QUERY_BLOCK + t]! * inv * scale;
         // The float rescoring itself rounds; 1e-9 relative covers that many times over.
         const e = scale * (eq + eg + 3 * eg * eq + 1e-9);
-        approx[i] = a;
-        error[i] = e;
+        upper[i] = a + e;
         const low = a - e;
         if (low <= top[k - 1]!) continue;
         let j = k - 1;
@@ -351,9 +343,9 @@ class QuantizedRows {
       }
       const floor = top[k - 1]!;
       let count = 0;
-      for (let i = 0; i < n; i++) if (approx[i]! + error[i]! >= floor) count++;
+      for (let i = 0; i < n; i++) if (upper[i]! >= floor) count++;
       const rows = new Int32Array(count);
-      for (let i = 0, c = 0; i < n; i++) if (approx[i]! + error[i]! >= floor) rows[c++] = i;
+      for (let i = 0, c = 0; i < n; i++) if (upper[i]! >= floor) rows[c++] = i;
       return rows;
     });
   }
