@@ -17,7 +17,7 @@ import type { ChatModel } from './lvlm.ts';
 import type { ReminderEvent } from './memory-backend.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
 import { buildAnswerMessages, buildCaptionMessages, findMentions, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
-import { memberKey, type ReminderInbox } from './reminders.ts';
+import { memberKey, personNamed, type ReminderInbox } from './reminders.ts';
 import { toWireLastSeen } from './wire.ts';
 
 export interface AskerOptions {
@@ -66,13 +66,6 @@ function selectMatches(matches: readonly Match[], width: number, height: number)
 
 function checkCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new FamiliarError('CANCELLED', 'the question was cancelled');
-}
-
-/** The enrolled person a member name refers to. */
-function personNamed(concepts: readonly ConceptSummary[], member: string | undefined): ConceptSummary | undefined {
-  if (!member) return undefined;
-  const key = memberKey(member);
-  return concepts.find((c) => c.kind === 'person' && memberKey(c.name) === key);
 }
 
 /**

@@ -63,7 +63,12 @@ function visitDetails(visit: LastVisit, ongoing = false): string {
 export function notInViewSentence(conceptName: string, lastSeen: LastVisit | null, now: number): string {
   const n = name(conceptName);
   if (!lastSeen) return `I don't see ${n} right now, and I have not seen ${n} yet.`;
-  return `I don't see ${n} right now. I last saw ${n} ${timeAgo(lastSeen.at, now)} in the ${name(lastSeen.room)} (camera ${name(lastSeen.cameraId)})${visitDetails(lastSeen)}.`;
+  return `I don't see ${n} right now. ${lastSawSentence(n, lastSeen, now)}`;
+}
+
+/** "I last saw Billy 5 minutes ago in the hallway (camera hall), for about 2 minutes, with Anna." */
+function lastSawSentence(n: string, visit: LastVisit, now: number): string {
+  return `I last saw ${n} ${timeAgo(visit.at, now)} in the ${name(visit.room)} (camera ${name(visit.cameraId)})${visitDetails(visit)}.`;
 }
 
 /** A sighting as the last-visit shape the sentences use. */
@@ -75,10 +80,9 @@ export function sightingVisit(s: SightingInfo): LastVisit {
 export function lastSeenAnswer(conceptName: string, sighting: SightingInfo | null, now: number): string {
   const n = name(conceptName);
   if (!sighting) return `I have not seen ${n} yet.`;
-  const where = `in the ${name(sighting.room)} (camera ${name(sighting.cameraId)})`;
-  const details = visitDetails(sightingVisit(sighting), sighting.ongoing);
-  if (sighting.ongoing) return `${n} is ${where} right now${details}.`;
-  return `I last saw ${n} ${timeAgo(sighting.lastSeen, now)} ${where}${details}.`;
+  const visit = sightingVisit(sighting);
+  if (!sighting.ongoing) return lastSawSentence(n, visit, now);
+  return `${n} is in the ${name(sighting.room)} (camera ${name(sighting.cameraId)}) right now${visitDetails(visit, true)}.`;
 }
 
 /**

@@ -14,7 +14,7 @@ import { lastMentionAnswer, lastSeenAnswer } from './grounded.ts';
 import type { ChatModel } from './lvlm.ts';
 import { toWireMentionRecall, toWireNote, toWirePreferences, toWireSighting, toWireTrigger, toWireUnknown } from './memory-wire.ts';
 import { extractPreferenceLists } from './preference-lvlm.ts';
-import { memberKey } from './reminders.ts';
+import { memberKey, personNamed } from './reminders.ts';
 import { toWireConcept } from './wire.ts';
 
 /** What the memory commands need from the server. */
@@ -40,7 +40,7 @@ function conceptOf(backend: DialogueBackend, id: string): ConceptSummary {
 function selfNames(ctx: MemoryCommandContext): string[] {
   const member = ctx.principal.member;
   if (!member) return [ctx.principal.name];
-  const person = ctx.backend.listConcepts().find((c) => c.kind === 'person' && memberKey(c.name) === memberKey(member));
+  const person = personNamed(ctx.backend.listConcepts(), member);
   return [member, ctx.principal.name, ...(person ? [person.id] : [])];
 }
 

@@ -1,8 +1,16 @@
+import type { ConceptSummary } from '@familiar/contracts';
 import type { ReminderEvent } from './memory-backend.ts';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
 export function memberKey(name: string): string {
   return name.normalize('NFKC').trim().toLowerCase();
+}
+
+/** The enrolled person a member name refers to. */
+export function personNamed(concepts: readonly ConceptSummary[], member: string | undefined): ConceptSummary | undefined {
+  if (!member) return undefined;
+  const key = memberKey(member);
+  return concepts.find((c) => c.kind === 'person' && memberKey(c.name) === key);
 }
 
 export interface ReminderInboxOptions {

@@ -187,29 +187,23 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     if (reason !== 'closed') log({ level: 'info', msg: 'connection dropped', reason, address: conn.address, client: conn.principal?.name });
   };
 
-  // One backend subscription fans out to every subscribed connection; each event is serialised once.
-  const unsubscribeBackend = backend.subscribe((event: SceneEvent) => {
+  /** Sends an event to every scene subscription whose camera filter admits `cameraId`; serialised once, if at all. */
+  const broadcast = (cameraId: string, event: () => unknown) => {
     let json: string | undefined;
     for (const conn of connections) {
       for (const [id, camera] of conn.subscriptions) {
-        if (camera !== undefined && camera !== event.cameraId) continue;
-        json ??= JSON.stringify(toWireSceneEvent(event));
+        if (camera !== undefined && camera !== cameraId) continue;
+        json ??= JSON.stringify(event());
         conn.sendRaw(`{"id":${id},"type":"event","event":${json}}`);
       }
     }
-  });
-
-  // Fired reminders go to every scene subscription (camera filter applied) and wait for their creator's next answer.
+  };
+  // One backend subscription fans out to every subscribed connection.
+  const unsubscribeBackend = backend.subscribe((event: SceneEvent) => broadcast(event.cameraId, () => toWireSceneEvent(event)));
+  // Fired reminders go to every scene subscription too, and wait for their creator's next answer.
   const unsubscribeReminders = backend.subscribeReminders((r) => {
     reminders.add(r);
-    let json: string | undefined;
-    for (const conn of connections) {
-      for (const [id, camera] of conn.subscriptions) {
-        if (camera !== undefined && camera !== r.cameraId) continue;
-        json ??= JSON.stringify(toWireReminder(r, Date.now()));
-        conn.sendRaw(`{"id":${id},"type":"event","event":${json}}`);
-      }
-    }
+    broadcast(r.cameraId, () => toWireReminder(r, Date.now()));
   });
 
   const handleAuth = (conn: Connection, msg: unknown) => {

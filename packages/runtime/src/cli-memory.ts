@@ -34,8 +34,7 @@ export const MEMORY_COMMANDS: Readonly<Record<string, MemoryCommand>> = {
     readOnly: () => true,
     async run(h, args, o) {
       const concepts = args.length === 0 ? h.core.list() : [h.core.resolve(oneArg(args, 'last-seen'))];
-      const seen = h.lastSeenAll();
-      const rows = concepts.map((c) => ({ concept: c.name, sighting: seen[c.id] ?? null }));
+      const rows = concepts.map((c) => ({ concept: c.name, sighting: h.lastSeen(c.id) }));
       if (o.json) return rows;
       if (rows.length === 0) o.print('nobody and nothing enrolled yet');
       for (const r of rows) o.print(lastSeenAnswer(r.concept, r.sighting, Date.now()));

@@ -12,9 +12,9 @@ import {
   type RgbImage,
 } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
-import { cropRgb, decodeImage, encodeJpeg, padBox, readImageFile, resizeRgb, type DecodedImage } from '@familiar/image';
+import { decodeImage, encodeJpeg, readImageFile, type DecodedImage } from '@familiar/image';
 import { Memory, type ConceptStore, type NewConceptView } from '@familiar/memory';
-import { assertViews, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
+import { assertViews, contextCrop, downscale, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
 
 /** One enrolment photo: encoded bytes or a file path, with a label for messages. */
@@ -57,10 +57,7 @@ const THUMBNAIL_SIDE = 160;
 
 /** The found region with a little context, at most THUMBNAIL_SIDE on its longest side, as JPEG. */
 async function thumbnailOf(image: RgbImage, box: Box): Promise<Uint8Array> {
-  const crop = cropRgb(image, padBox(box, 0.15, image.width, image.height));
-  const r = Math.min(1, THUMBNAIL_SIDE / Math.max(crop.width, crop.height));
-  const small = r < 1 ? await resizeRgb(crop, Math.max(1, Math.round(crop.width * r)), Math.max(1, Math.round(crop.height * r))) : crop;
-  return encodeJpeg(small, 80);
+  return encodeJpeg(await downscale(contextCrop(image, box, 0.15), THUMBNAIL_SIDE), 80);
 }
 
 export const MAX_NAME_LENGTH = 64;

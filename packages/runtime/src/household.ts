@@ -50,11 +50,17 @@ export class Household {
   }
 
   /** The latest visit of every concept seen (for the runtime's last-seen cache). */
+  /** A concept's latest visit, or null. */
+  lastSeen(conceptId: string): SightingInfo | null {
+    const s = this.memory.sightings.lastSeen(conceptId);
+    return s ? this.#sightingInfo(s) : null;
+  }
+
   lastSeenAll(): Record<string, SightingInfo> {
     const out: Record<string, SightingInfo> = {};
     for (const c of this.core.store.list()) {
-      const s = this.memory.sightings.lastSeen(c.id);
-      if (s) out[c.id] = this.#sightingInfo(s);
+      const s = this.lastSeen(c.id);
+      if (s) out[c.id] = s;
     }
     return out;
   }

@@ -1,21 +1,9 @@
 import type { RgbImage } from '@familiar/contracts';
 import { resizeRgb } from '@familiar/image';
 import { float32Tensor, type ModelSession } from './session.ts';
-import { l2normalize, writeChw } from './tensor.ts';
+import { BatchBuffer, l2normalize, writeChw } from './tensor.ts';
 
-/** A spatial feature map: `dim` channels on a `width`×`height` grid, channel-last per cell. */
-export interface FeatureMap {
-  dim: number;
-  width: number;
-  height: number;
-  /** cells × dim, row-major cells. */
-  data: Float32Array;
-}
-
-/**
- * MobileNetV2 `features` (1280 × H/32 × W/32): pooled into one unit vector per crop, or kept as a map for
- * patch-level matching. Crops are batched into one run.
- */
+/** MobileNetV2 `features` (1280 × H/32 × W/32), average-pooled into one unit vector per crop. */
 export class ObjectEmbedder {
   readonly #model: ModelSession;
   readonly size: number;
@@ -25,8 +13,9 @@ export class ObjectEmbedder {
     this.size = size;
   }
 
-  /** The raw `features` output (N × dim × h × w) for the crops resized to size×size, batched into one run. */
-  async #features(crops: readonly RgbImage[]): Promise<{ dims: [number, number, number, number]; data: Float32Array }> {
+  /** One unit vector per crop: the average of its MobileNetV2 feature map, crops resized to size×size and batched into one run. */
+  async embed(crops: readonly RgbImage[]): Promise<Float32Array[]> {
+    if (crops.length === 0) return [];
     const S = this.size;
     const plane = 3 * S * S;
     const buf = this.#input.take(plane * crops.length);
@@ -34,33 +23,9 @@ export class ObjectEmbedder {
     resized.forEach((r, i) => writeChw(r, 'RGB', 'imagenet', buf, i * plane));
     const out = await this.#model.run({ [this.#model.inputName]: float32Tensor(buf, [crops.length, 3, S, S]) });
     const t = out['features']!;
-    return { dims: t.dims as [number, number, number, number], data: t.data as Float32Array };
-  }
-
-  /** Feature maps of each crop resized to size×size. */
-  async featureMaps(crops: readonly RgbImage[]): Promise<FeatureMap[]> {
-    if (crops.length === 0) return [];
-    const { dims, data } = await this.#features(crops);
-    const [n, dim, h, w] = dims;
-    const maps: FeatureMap[] = [];
-    for (let i = 0; i < n; i++) {
-      const cells = h * w;
-      const m = new Float32Array(cells * dim);
-      const base = i * dim * cells;
-      for (let c = 0; c < dim; c++) for (let k = 0; k < cells; k++) m[k * dim + c] = data[base + c * cells + k]!;
-      maps.push({ dim, width: w, height: h, data: m });
-    }
-    return maps;
-  }
-
-  /** One unit vector per crop: generalised-mean pooling of the feature map (p = 1 is the average). */
-  async embed(crops: readonly RgbImage[], p = 1): Promise<Float32Array[]> {
-    if (crops.length === 0) return [];
-    if (p !== 1) return (await this.featureMaps(crops)).map((m) => poolFeatureMap(m, p));
-    // The average straight from the model's channel-major output, without a channel-last copy of every map; the
-    // float32 running sum in cell order gives the same vector as poolFeatureMap.
-    const { dims, data } = await this.#features(crops);
-    const [n, dim, h, w] = dims;
+    const [n, dim, h, w] = t.dims as [number, number, number, number];
+    const data = t.data as Float32Array;
+    // Averaged straight from the model's channel-major output; the float32 running sum in cell order.
     const cells = h * w;
     const acc = new Float32Array(1);
     const vectors: Float32Array[] = [];
@@ -76,33 +41,6 @@ export class ObjectEmbedder {
     }
     return vectors;
   }
-}
-
-/** A model input buffer reused across runs and grown on demand (ORT has copied it by the time run() resolves). */
-class BatchBuffer {
-  #buf = new Float32Array(0);
-
-  /** A view of exactly `length` floats. */
-  take(length: number): Float32Array {
-    if (this.#buf.length < length) this.#buf = new Float32Array(length);
-    return this.#buf.subarray(0, length);
-  }
-}
-
-export function poolFeatureMap(m: FeatureMap, p = 1, weights?: Float32Array): Float32Array {
-  const v = new Float32Array(m.dim);
-  const cells = m.width * m.height;
-  let wsum = 0;
-  for (let k = 0; k < cells; k++) {
-    const w = weights ? weights[k]! : 1;
-    if (w <= 0) continue;
-    wsum += w;
-    const o = k * m.dim;
-    if (p === 1) for (let c = 0; c < m.dim; c++) v[c] = v[c]! + w * m.data[o + c]!;
-    else for (let c = 0; c < m.dim; c++) v[c] = v[c]! + w * Math.pow(Math.max(m.data[o + c]!, 1e-6), p);
-  }
-  if (wsum > 0 && p !== 1) for (let c = 0; c < m.dim; c++) v[c] = Math.pow(v[c]! / wsum, 1 / p);
-  return l2normalize(v);
 }
 
 /** OSNet person re-identification: a person crop squashed to 128×256 → 512-d unit vector. */

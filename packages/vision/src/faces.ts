@@ -2,7 +2,7 @@ import type { Box, Point, RgbImage } from '@familiar/contracts';
 import { flipHorizontal, resizeRgb } from '@familiar/image';
 import { nms } from './geometry.ts';
 import { float32Tensor, type ModelSession } from './session.ts';
-import { l2normalize, writeChw } from './tensor.ts';
+import { BatchBuffer, l2normalize, writeChw } from './tensor.ts';
 
 export interface FaceDetection {
   box: Box;
@@ -16,8 +16,8 @@ const STRIDES = [8, 16, 32] as const;
 /** YuNet (dynamic input): keep aspect, pad bottom/right to a multiple of 32, BGR 0-255. */
 export class FaceDetector {
   readonly #model: ModelSession;
-  /** Input buffer, grown to the largest frame seen (ORT has copied it by the time run() resolves). */
-  #buf = new Float32Array(0);
+  /** Input buffer, grown to the largest frame seen. */
+  readonly #input = new BatchBuffer();
   constructor(model: ModelSession) {
     this.#model = model;
   }
@@ -29,8 +29,7 @@ export class FaceDetector {
     const W = Math.max(32, Math.ceil(w / 32) * 32);
     const H = Math.max(32, Math.ceil(h / 32) * 32);
     const resized = await resizeRgb(img, w, h);
-    if (this.#buf.length < 3 * W * H) this.#buf = new Float32Array(3 * W * H);
-    const buf = this.#buf.subarray(0, 3 * W * H);
+    const buf = this.#input.take(3 * W * H);
     writeChw(resized, 'BGR', 'raw', buf, 0, { width: W, height: H, value: 0 });
     const out = await this.#model.run({ [this.#model.inputName]: float32Tensor(buf, [1, 3, H, W]) });
     const faces: FaceDetection[] = [];

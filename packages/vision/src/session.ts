@@ -24,11 +24,6 @@ export interface SessionOptions {
   providers: readonly Provider[];
   intraOpThreads: number;
   verifyHashes: boolean;
-  /**
-   * Let idle intra-op threads spin for work (ORT's default). Off by default: on a small CPU shared with decoding, the
-   * event loop and other sessions, spinning threads steal the cores the work needs (measured 1.5–3× slower runs).
-   */
-  allowSpinning?: boolean;
 }
 
 export async function sha256File(file: string): Promise<string> {
@@ -105,7 +100,9 @@ export async function openModel(role: ModelRole, entry: ModelEntry, modelsDir: s
         executionProviders: [providerOption(provider)],
         intraOpNumThreads: options.intraOpThreads,
         graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
+        // Idle intra-op threads do not spin for work (ORT's default is to spin): on a small CPU shared with decoding,
+        // the event loop and other sessions, spinning threads steal the cores the work needs (measured 1.5–3× slower runs).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
     } catch (cause) {
       errors.push(`${provider}: ${(cause as Error).message}`);

@@ -72,3 +72,14 @@ export function dot(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 }
+
+/** A model input buffer reused across runs and grown on demand (ORT has copied it by the time run() resolves). */
+export class BatchBuffer {
+  #buf = new Float32Array(0);
+
+  /** A view of exactly `length` floats. */
+  take(length: number): Float32Array {
+    if (this.#buf.length < length) this.#buf = new Float32Array(length);
+    return this.#buf.subarray(0, length);
+  }
+}

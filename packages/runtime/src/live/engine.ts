@@ -191,13 +191,12 @@ export class Engine extends Household {
             reminders.push({ triggerId: t.id, conceptId: t.conceptId, name: e.name ?? '', message: t.message, cameraId: e.cameraId, room: e.room, at: e.at, createdBy: t.createdBy });
           }
         }
-      } else if (e.type === 'moved' && visit) {
-        await this.#safely(() => this.memory.sightings.update(visit, { at: e.at, box: e.box, confidence: e.confidence }));
       } else if (e.type === 'left' && visit) {
         this.#visits.delete(e.trackId);
         await this.#safely(() => this.memory.sightings.end(visit, { at: e.at }));
       }
     }
+    // Every live track keeps its visit current, 'moved' ones included (their event carries the same box and time).
     for (const t of tracks) {
       const visit = this.#visits.get(t.trackId);
       if (visit && known(t.conceptId)) await this.#safely(() => this.memory.sightings.update(visit, { at: t.lastSeenAt, box: t.box, confidence: t.confidence }));
