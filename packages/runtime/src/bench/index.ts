@@ -6,7 +6,7 @@ import { REPO_ROOT, type ResolvedConfig } from '@familiar/config';
 import { ConceptStore } from '@familiar/memory';
 import { readDataset } from '../eval.ts';
 import { benchLive, type LiveReport } from './live.ts';
-import { machineInfo, machineLine, type MachineInfo } from './machine.ts';
+import { loadAvg, machineInfo, machineLine, type MachineInfo } from './machine.ts';
 import { benchMatching, type MatchingReport } from './matching.ts';
 import { buildScenes, DEFAULT_DATA_DIR, sceneConcepts } from './scenes.ts';
 import { benchPipeline, type PipelineReport } from './stages.ts';
@@ -169,8 +169,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     await mkdir(framesDir);
     log('scenes: building frames (3 people + 5 objects, 1280×720)');
     const concepts = sceneConcepts(dataDir);
+    const enrolPhotos = enrolmentPhotos(dataDir);
     const allNew = await buildScenes(concepts, plan.allNewFrames, 1);
-    const stream = { ...(await buildScenes(concepts, plan.streamFrames, plan.changeEvery)), changeEvery: plan.changeEvery };
+    const stream = await buildScenes(concepts, plan.streamFrames, plan.changeEvery);
     await Promise.all(stream.frames.map((jpeg, i) => writeFile(path.join(framesDir, `frame-${String(i).padStart(4, '0')}.jpg`), jpeg)));
 
     // The live runtime first, so its resident-memory figures are not inflated by the in-process benchmarks.
@@ -191,7 +192,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     });
 
     const pipelineConfig: ResolvedConfig = { ...config, paths: { ...config.paths, storeDir }, cameras: [] };
-    const pipeline = await benchPipeline({ config: pipelineConfig, concepts, allNew, stream, enrolPhotos: enrolmentPhotos(dataDir), repeats: plan.repeats, log });
+    const pipeline = await benchPipeline({ config: pipelineConfig, allNew, stream, enrolPhotos, repeats: plan.repeats, log });
 
     const { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch } = config.store;
     const hnsw = { m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch };
@@ -208,7 +209,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       log,
     });
 
-    machine.loadAvgEnd = Math.round(os.loadavg()[0]! * 100) / 100;
+    machine.loadAvgEnd = loadAvg();
     const summary = summarise(machine, live, pipeline, matching);
     const report: BenchReport = {
       size: options.size,

@@ -5,7 +5,7 @@ import { CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { Memory } from '@familiar/memory';
 import { Runtime, type RuntimeLog } from '../live/runtime.ts';
 import type { SceneConcept } from './scenes.ts';
-import { summarise, type Summary } from './stats.ts';
+import { reuseRate, sumModelMs, summarise, type Summary } from './stats.ts';
 import { WsProbe } from './ws-probe.ts';
 
 /** Control round trips over the dialogue WebSocket: `ping` (answered by the server itself) and `status` (reads the backend). */
@@ -192,11 +192,8 @@ async function cameraRun(options: LiveOptions, config: ResolvedConfig, token: st
     const wsResult = ws ? await ws : null;
     const frames = latency.length;
     const rssSummary = summarise(rss);
-    let modelMs = 0;
-    for (const [role, m] of Object.entries(statsAfter.models)) modelMs += m.ms - (statsBefore.models[role]?.ms ?? 0);
-    const modelMsPerFrame = modelMs / Math.max(1, statsAfter.frames - statsBefore.frames);
+    const modelMsPerFrame = sumModelMs(statsAfter, statsBefore) / Math.max(1, statsAfter.frames - statsBefore.frames);
     const wallMsPerFrame = (1000 * seconds) / Math.max(1, frames);
-    const reused = statsAfter.reuse.hits + statsAfter.reuse.misses;
     return {
       cameras,
       offeredFps: options.offeredFps,
@@ -208,7 +205,7 @@ async function cameraRun(options: LiveOptions, config: ResolvedConfig, token: st
       engineMs: summarise(engine),
       modelMsPerFrame,
       overheadRatio: (wallMsPerFrame - modelMsPerFrame) / modelMsPerFrame,
-      reuseRate: reused ? statsAfter.reuse.hits / reused : 0,
+      reuseRate: reuseRate(statsAfter, statsBefore),
       offered: after.captured - before.captured,
       dropped: after.dropped - before.dropped,
       failedFrames: after.failed - before.failed,

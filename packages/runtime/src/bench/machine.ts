@@ -21,9 +21,14 @@ export function machineInfo(): MachineInfo {
     memoryGb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     platform: `${os.platform()} ${os.arch()} ${os.release()}`,
     node: process.version,
-    loadAvgStart: Math.round(os.loadavg()[0]! * 100) / 100,
+    loadAvgStart: loadAvg(),
     loadAvgEnd: null,
   };
+}
+
+/** The 1-minute load average, to 2 decimals. */
+export function loadAvg(): number {
+  return Math.round(os.loadavg()[0]! * 100) / 100;
 }
 
 /** One line for reports: "AMD EPYC (2 cores, 23.5 GB, linux x64, Node v20…, load 0.4→0.9)". */

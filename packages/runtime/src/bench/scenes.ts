@@ -16,11 +16,10 @@ export interface SceneConcept {
 
 /** Camera frames that show several enrolled people and objects at once, built from real photos. */
 export interface SceneSet {
-  concepts: SceneConcept[];
   /** Encoded frames (JPEG), in playing order. */
   frames: Uint8Array[];
-  width: number;
-  height: number;
+  /** Frames between a cell's photo changes (1: every photo new on every frame). */
+  changeEvery: number;
 }
 
 /** Who is in the benchmark's view: 3 people (face photos with background) and 5 objects. */
@@ -86,7 +85,7 @@ export async function buildScenes(concepts: readonly SceneConcept[], count: numb
     }
     frames.push(await encodeJpeg(canvas, 85));
   }
-  return { concepts: [...concepts], frames, width: FRAME_WIDTH, height: FRAME_HEIGHT };
+  return { frames, changeEvery };
 }
 
 function paste(canvas: RgbImage, img: RgbImage, x0: number, y0: number): void {

@@ -5,9 +5,9 @@ import type { ResolvedConfig } from '@familiar/config';
 import { cropRgb, decodeImage, renderOverlay } from '@familiar/image';
 import { contextCrop, SceneTracker, type Observation } from '@familiar/perception';
 import { alignFace, type VisionModels } from '@familiar/vision';
-import { Engine, type EngineStats } from '../live/engine.ts';
-import type { SceneConcept, SceneSet } from './scenes.ts';
-import { median, summarise, timeRuns, type Summary } from './stats.ts';
+import { Engine } from '../live/engine.ts';
+import type { SceneSet } from './scenes.ts';
+import { median, reuseRate, summarise, sumModelMs, type Summary } from './stats.ts';
 
 /** One ONNX session's pure run time in the end-to-end frames. */
 export interface ModelTime {
@@ -59,10 +59,10 @@ export interface PipelineReport {
 }
 
 export interface PipelineOptions {
+  /** Its store already holds the scene's concepts (the live benchmark enrols them first). */
   config: ResolvedConfig;
-  concepts: readonly SceneConcept[];
   allNew: SceneSet;
-  stream: SceneSet & { changeEvery: number };
+  stream: SceneSet;
   /** Extra photos for the enrolment timing: 5 of a person, 5 of a pet. */
   enrolPhotos: { person: string[]; pet: string[] };
   repeats: number;
@@ -71,24 +71,11 @@ export interface PipelineOptions {
 
 const WARMUP_FRAMES = 3;
 
-/** Enrols the scene's concepts (at most 5 reference photos each) into an engine. */
-export async function enrolScene(engine: Pick<Engine, 'enrol'>, concepts: readonly SceneConcept[]): Promise<void> {
-  for (const c of concepts) {
-    const photos = await Promise.all(c.references.slice(0, 5).map(async (file) => ({ bytes: new Uint8Array(await readFile(file)), origin: path.basename(file) })));
-    await engine.enrol({ name: c.key, kind: c.kind, context: '', photos });
-  }
-}
-
 /** Stage, model and end-to-end timings of the recognition pipeline, in this process. */
 export async function benchPipeline(options: PipelineOptions): Promise<PipelineReport> {
   const { config, log } = options;
   const engine = await Engine.open(config);
   try {
-    // The live benchmark enrols the scene into the same store first; enrol here only when run on its own.
-    if (engine.list().length === 0) {
-      log('pipeline: enrolling the scene');
-      await enrolScene(engine, options.concepts);
-    }
     for (let i = 0; i < WARMUP_FRAMES; i++) await engine.processFrame(frameInput('warm-up', i, options.allNew.frames[i % options.allNew.frames.length]!));
     log(`pipeline: ${options.allNew.frames.length} frames, every photo new`);
     const allNew = await runFrames(engine, 'all-new', options.allNew.frames);
@@ -110,20 +97,17 @@ function frameInput(cameraId: string, seq: number, jpeg: Uint8Array) {
 
 async function runFrames(engine: Engine, cameraId: string, frames: readonly Uint8Array[]): Promise<FrameRun> {
   const totals: number[] = [];
-  const modelMs: number[] = [];
   const stageSamples: Record<string, number[]> = {};
   const first = engine.stats();
   for (let i = 0; i < frames.length; i++) {
-    const before = engine.stats();
     const r = await engine.processFrame(frameInput(cameraId, i, frames[i]!));
-    modelMs.push(sumModelMs(engine.stats(), before));
     totals.push(r.totalMs);
     for (const [k, v] of Object.entries(r.timings)) (stageSamples[k] ??= []).push(v);
   }
   const last = engine.stats();
   await engine.endCamera(cameraId, Date.now());
   const total = totals.reduce((a, b) => a + b, 0);
-  const model = modelMs.reduce((a, b) => a + b, 0);
+  const model = sumModelMs(last, first);
   const n = frames.length;
   const models: Record<string, ModelTime> = {};
   for (const [role, s] of Object.entries(last.models)) {
@@ -131,23 +115,16 @@ async function runFrames(engine: Engine, cameraId: string, frames: readonly Uint
     const ms = s.ms - (first.models[role]?.ms ?? 0);
     models[role] = { provider: s.provider, runsPerFrame: runs / n, msPerRun: runs ? ms / runs : 0, msPerFrame: ms / n };
   }
-  const reused = last.reuse.hits + last.reuse.misses;
   return {
     frames: n,
     frameMs: summarise(totals),
     modelMsPerFrame: model / n,
     overheadRatio: (total - model) / model,
     fps: (1000 * n) / total,
-    reuseRate: reused ? last.reuse.hits / reused : 0,
+    reuseRate: reuseRate(last, first),
     stageMs: Object.fromEntries(Object.entries(stageSamples).map(([k, v]) => [k, median(v)])),
     models,
   };
-}
-
-function sumModelMs(after: EngineStats, before: EngineStats): number {
-  let ms = 0;
-  for (const [role, s] of Object.entries(after.models)) ms += s.ms - (before.models[role]?.ms ?? 0);
-  return ms;
 }
 
 /**
@@ -205,15 +182,16 @@ async function timeEnrolment(engine: Engine, photos: { person: string[]; pet: st
     const files = kind === 'person' ? photos.person : photos.pet;
     const bytes = await Promise.all(files.map(async (f) => ({ bytes: new Uint8Array(await readFile(f)), origin: path.basename(f) })));
     for (const count of [1, 5]) {
-      const times = await timeRuns(repeats, async () => {
+      const times: number[] = [];
+      for (let i = 0; i < repeats; i++) {
+        let t = performance.now();
         const res = await engine.enrol({ name: `bench ${kind} ${++serial}`, kind, context: '', photos: bytes.slice(0, count) });
-        const t = performance.now();
+        times.push(performance.now() - t);
+        t = performance.now();
         await engine.forget(res.concept.id);
         forget.push(performance.now() - t);
-      });
-      // timeRuns measured enrol + forget: take the forget back out.
-      const own = times.map((t, i) => t - forget[forget.length - repeats + i]!);
-      enrol.push({ kind, photos: count, ms: summarise(own) });
+      }
+      enrol.push({ kind, photos: count, ms: summarise(times) });
     }
   }
   return { enrol, forgetMs: summarise(forget) };

@@ -1,3 +1,5 @@
+import type { EngineStats } from '../live/engine.ts';
+
 /** Order statistics of a sample of timings (or any numbers). */
 export interface Summary {
   n: number;
@@ -37,13 +39,16 @@ export function round(x: number | null): number | null {
   return Number(x.toPrecision(3));
 }
 
-/** Runs `fn` `times` times and returns each run's wall time in ms. */
-export async function timeRuns(times: number, fn: (i: number) => unknown): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < times; i++) {
-    const t = performance.now();
-    await fn(i);
-    out.push(performance.now() - t);
-  }
-  return out;
+/** Model run time (all sessions) between two engine stats snapshots, ms. */
+export function sumModelMs(after: EngineStats, before: EngineStats): number {
+  let ms = 0;
+  for (const [role, s] of Object.entries(after.models)) ms += s.ms - (before.models[role]?.ms ?? 0);
+  return ms;
+}
+
+/** Share of region embeddings reused between two engine stats snapshots (0 when none were looked up). */
+export function reuseRate(after: EngineStats, before: EngineStats): number {
+  const hits = after.reuse.hits - before.reuse.hits;
+  const looked = hits + after.reuse.misses - before.reuse.misses;
+  return looked ? hits / looked : 0;
 }
