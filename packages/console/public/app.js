@@ -33,7 +33,7 @@
  * @property {(e: ReminderFiredEvent) => void} [reminder]
  */
 import { FamiliarClient, ProtocolError, quietly, serviceUrl } from './client.js';
-import { PALETTE, UNKNOWN_COLOUR, byId, errorMessage, toast } from './dom.js';
+import { PALETTE, UNKNOWN_COLOUR, byId, errorMessage, soon, toast } from './dom.js';
 import { createAsk } from './ask.js';
 import { createHousehold } from './household.js';
 import { createLive } from './live.js';
@@ -138,14 +138,7 @@ async function refreshStatus() {
   }
 }
 
-/** @type {ReturnType<typeof setTimeout> | null} */
-let conceptsTimer = null;
-function refreshConceptsSoon() {
-  conceptsTimer ??= setTimeout(() => {
-    conceptsTimer = null;
-    session.refreshConcepts().catch(() => {});
-  }, 1000);
-}
+const conceptsRefresh = soon(() => void session.refreshConcepts().catch(() => {}), 1000);
 
 /** Everything a fresh connection needs: the household, the cameras, scene events. */
 async function load() {
@@ -161,7 +154,7 @@ async function load() {
       }
       if (e.kind !== 'scene') return;
       // Someone enrolled on another device: learn their name and colour.
-      if (e.concept_id && !session.conceptById(e.concept_id)) refreshConceptsSoon();
+      if (e.concept_id && !session.conceptById(e.concept_id)) conceptsRefresh.schedule();
       for (const v of Object.values(views)) v.scene?.(e);
     }),
   ]);

@@ -7,11 +7,8 @@
  * @typedef {import('../../contracts/src/protocol.ts').AskResult} AskResult
  */
 import { ProtocolError } from './client.js';
-import { byId, clock, colourByName, errorMessage, h, percent, timeAgo, toBase64 } from './dom.js';
-import { photoBytes } from './household.js';
-
-/** An uploaded image, before base64 (the server's default message limit is 16 MiB). */
-const IMAGE_BYTES = 9 * 1024 * 1024;
+import { byId, cameraOptions, clock, colourByName, errorMessage, h, percent, swatch, timeAgo, toBase64 } from './dom.js';
+import { MESSAGE_PHOTO_BYTES, photoBytes } from './household.js';
 
 /** @param {Session} session */
 export function createAsk(session) {
@@ -27,9 +24,7 @@ export function createAsk(session) {
   let asking = null;
 
   function renderCameras() {
-    const previous = camera.value;
-    camera.replaceChildren(h('option', { value: '', text: 'The default camera' }), ...session.cameras.map((c) => h('option', { value: c.id, text: `${c.room} (${c.id})` })));
-    if ([...camera.options].some((o) => o.value === previous)) camera.value = previous;
+    cameraOptions(camera, session.cameras, h('option', { value: '', text: 'The default camera' }));
   }
 
   function renderModel() {
@@ -57,12 +52,9 @@ export function createAsk(session) {
           h(
             'ul',
             { class: 'chips', 'aria-label': 'Grounded on' },
-            ...r.grounded_on.map((g) => {
-              const colour = colourByName(g.colour);
-              const swatch = h('span', { class: 'swatch' });
-              swatch.style.background = colour.css;
-              return h('li', { class: 'chip', 'data-concept': g.concept_id }, swatch, h('strong', { text: g.name }), ` ${g.kind} · ${g.colour} box · ${percent(g.confidence)}`);
-            }),
+            ...r.grounded_on.map((g) =>
+              h('li', { class: 'chip', 'data-concept': g.concept_id }, swatch(colourByName(g.colour)), h('strong', { text: g.name }), ` ${g.kind} · ${g.colour} box · ${percent(g.confidence)}`),
+            ),
           ),
         ),
       );
@@ -98,7 +90,7 @@ export function createAsk(session) {
       const command = {
         type: 'ask',
         question: text,
-        ...(file ? { image: toBase64(await photoBytes(file, IMAGE_BYTES)) } : camera.value ? { camera_id: camera.value } : {}),
+        ...(file ? { image: toBase64(await photoBytes(file, MESSAGE_PHOTO_BYTES)) } : camera.value ? { camera_id: camera.value } : {}),
         ...(captionFirst.checked && { mode: 'caption_first' }),
       };
       const started = session.client.start(command, {

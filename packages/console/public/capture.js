@@ -8,7 +8,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').SnapshotResult} SnapshotResult
  * @typedef {import('../../contracts/src/types.ts').Box} Box
  */
-import { UNKNOWN_COLOUR, byId, errorMessage, fromBase64, h, placeBox } from './dom.js';
+import { UNKNOWN_COLOUR, byId, cameraOptions, canvasJpeg, errorMessage, h, jpegBlob, paintBox, placeBox } from './dom.js';
 
 /** Context around the picked box: enrolment finds the object itself; a tight crop would clip it. */
 const CROP_PADDING = 0.1;
@@ -56,17 +56,14 @@ export function createCapture(session, onPhoto) {
     try {
       /** @type {SnapshotResult} */
       const snap = await session.client.request({ type: 'camera/snapshot', ...(select.value && { camera_id: select.value }) });
-      const blob = new Blob([fromBase64(snap.jpeg)], { type: 'image/jpeg' });
+      const blob = jpegBlob(snap.jpeg);
       shot = { snap, blob, url: URL.createObjectURL(blob) };
       const img = h('img', { src: shot.url, alt: `Frame from the ${snap.room}`, width: snap.width, height: snap.height, draggable: 'false' });
       const boxes = snap.entities.map((e, index) => {
         const name = (e.concept_id && session.conceptById(e.concept_id)?.name) || e.name || `unknown ${e.concept_kind ?? 'someone'}`;
         const colour = e.concept_id ? session.colourOf(e.concept_id) : UNKNOWN_COLOUR;
         const button = h('button', { type: 'button', class: 'pick', 'data-index': index, 'aria-pressed': 'false', 'aria-label': `Pick ${name}` }, h('span', { class: 'label', text: name }));
-        button.style.borderColor = colour.css;
-        const label = /** @type {HTMLElement} */ (button.firstElementChild);
-        label.style.background = colour.css;
-        label.style.color = colour.ink;
+        paintBox(button, colour);
         placeBox(button, e.box, snap.width, snap.height);
         button.addEventListener('click', () => pick(picked?.index === index ? null : { box: e.box, label: name, index }));
         return button;
@@ -134,7 +131,7 @@ export function createCapture(session, onPhoto) {
     canvas.height = Math.max(1, Math.round(ymax - ymin));
     canvas.getContext('2d')?.drawImage(bitmap, xmin, ymin, xmax - xmin, ymax - ymin, 0, 0, canvas.width, canvas.height);
     bitmap.close();
-    return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('could not encode the crop'))), 'image/jpeg', 0.92));
+    return canvasJpeg(canvas, 0.92, 'crop');
   }
 
   byId('capture-take').addEventListener('click', () => void take());
@@ -144,7 +141,7 @@ export function createCapture(session, onPhoto) {
     add.disabled = true;
     try {
       const label = `${shot.snap.room}${picked ? `: ${picked.label}` : ''}`;
-      onPhoto(/** @type {Blob} */ (await crop()), label);
+      onPhoto(await crop(), label);
       dialog.close('added');
     } catch (err) {
       status.textContent = `Could not cut out the picture: ${errorMessage(err)}`;
@@ -155,9 +152,7 @@ export function createCapture(session, onPhoto) {
 
   return {
     open() {
-      const previous = select.value;
-      select.replaceChildren(...session.cameras.map((c) => h('option', { value: c.id, text: `${c.room} (${c.id})` })));
-      if (session.cameras.some((c) => c.id === previous)) select.value = previous;
+      cameraOptions(select, session.cameras);
       status.textContent = '';
       dialog.showModal();
       if (session.cameras.length) void take();

@@ -135,6 +135,58 @@ export function fromBase64(b64) {
   return bytes;
 }
 
+/** A JPEG sent as base64 (a snapshot's `jpeg`), as a Blob. @param {string} b64 */
+export function jpegBlob(b64) {
+  return new Blob([fromBase64(b64)], { type: 'image/jpeg' });
+}
+
+/**
+ * The canvas's picture as JPEG.
+ * @param {HTMLCanvasElement} canvas
+ * @param {number} quality 0..1
+ * @param {string} what for the error: "could not encode the <what>"
+ * @returns {Promise<Blob>}
+ */
+export function canvasJpeg(canvas, quality, what) {
+  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error(`could not encode the ${what}`))), 'image/jpeg', quality));
+}
+
+/**
+ * Runs `fn` once, `ms` after `schedule` is first called; calls while it waits change nothing. `cancel` drops a
+ * waiting run.
+ * @param {() => void} fn
+ * @param {number} ms
+ */
+export function soon(fn, ms) {
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  return {
+    schedule() {
+      timer ??= setTimeout(() => {
+        timer = null;
+        fn();
+      }, ms);
+    },
+    cancel() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
+/**
+ * Fills a camera <select> ("Hall (hall)"), after `first` if given, and keeps the choice made before when it is
+ * still there.
+ * @param {HTMLSelectElement} select
+ * @param {{ id: string, room: string }[]} cameras
+ * @param {HTMLElement} [first] an option before the cameras
+ */
+export function cameraOptions(select, cameras, first) {
+  const previous = select.value;
+  select.replaceChildren(...(first ? [first] : []), ...cameras.map((c) => h('option', { value: c.id, text: `${c.room} (${c.id})` })));
+  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+}
+
 /**
  * Places `el` over a frame of `width` × `height` pixels at `box`, in percentages so it follows the image's
  * displayed size (CSSOM, which the page's CSP allows, unlike style attributes).
@@ -153,4 +205,27 @@ export function placeBox(el, box, width, height) {
   el.style.height = `${clamp((box.ymax / height) * 100) - top}%`;
   // No room above the box for its label: put the label inside.
   el.classList.toggle('at-top', top < 6);
+}
+
+/**
+ * Colours a box drawn over a frame and its label (the box's first child).
+ * @param {HTMLElement} el
+ * @param {{ css: string, ink: string }} colour
+ */
+export function paintBox(el, colour) {
+  el.style.borderColor = colour.css;
+  const label = /** @type {HTMLElement} */ (el.firstElementChild);
+  label.style.background = colour.css;
+  label.style.color = colour.ink;
+}
+
+/**
+ * A small square of a concept's colour.
+ * @param {{ css: string }} colour
+ * @param {string} [title]
+ */
+export function swatch(colour, title) {
+  const el = h('span', { class: 'swatch', title });
+  el.style.background = colour.css;
+  return el;
 }

@@ -13,15 +13,15 @@
  */
 import { ProtocolError } from './client.js';
 import { createCapture } from './capture.js';
-import { byId, confirmDialog, errorMessage, h, timeAgo, toBase64, toast } from './dom.js';
+import { byId, canvasJpeg, confirmDialog, errorMessage, h, swatch, timeAgo, toBase64, toast } from './dom.js';
 
 /** The server's default `server.maxImagesPerMessage`. */
 const MAX_PHOTOS = 8;
 /**
- * Photo bytes per enrol message, all photos together: base64 makes them a third larger, and the server's
- * default `server.maxMessageBytes` (16 MiB) closes a connection that sends more.
+ * Photo bytes per message (an enrolment's photos together, an ask's image): base64 makes them a third larger,
+ * and the server's default `server.maxMessageBytes` (16 MiB) closes a connection that sends more.
  */
-const MESSAGE_PHOTO_BYTES = 9 * 1024 * 1024;
+export const MESSAGE_PHOTO_BYTES = 9 * 1024 * 1024;
 /** Photos up to this size, in a format every Familiar decodes, are sent as they are (EXIF and all). */
 const SEND_AS_IS_BYTES = 3 * 1024 * 1024;
 /** Larger photos are scaled down in the browser first, to at most this side, smaller until they fit. */
@@ -72,8 +72,7 @@ export async function photoBytes(blob, maxBytes) {
       canvas.width = Math.max(1, Math.round(bitmap.width * scale));
       canvas.height = Math.max(1, Math.round(bitmap.height * scale));
       canvas.getContext('2d')?.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-      /** @type {Blob} */
-      const jpeg = await new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('could not encode the photo'))), 'image/jpeg', 0.9));
+      const jpeg = await canvasJpeg(canvas, 0.9, 'photo');
       if (jpeg.size <= maxBytes || side <= MIN_SIDE) return new Uint8Array(await jpeg.arrayBuffer());
     }
   } finally {
@@ -122,13 +121,11 @@ export function createHousehold(session) {
     list.replaceChildren(
       ...concepts.map((c) => {
         const colour = session.colourOf(c.id);
-        const swatch = h('span', { class: 'swatch', title: `${colour.name} in the live view` });
-        swatch.style.background = colour.css;
         const headingId = `concept-${c.id}-name`;
         return h(
           'li',
           { class: 'concept card', 'data-concept': c.id, 'aria-labelledby': headingId },
-          h('div', { class: 'concept-head' }, thumbImage(c.id), h('h2', { id: headingId }, swatch, c.name, ' ', h('span', { class: `badge kind-${c.kind}`, text: c.kind }))),
+          h('div', { class: 'concept-head' }, thumbImage(c.id), h('h2', { id: headingId }, swatch(colour, `${colour.name} in the live view`), c.name, ' ', h('span', { class: `badge kind-${c.kind}`, text: c.kind }))),
           c.context ? h('p', { class: 'context', text: c.context }) : h('p', { class: 'context hint', text: 'No context yet.' }),
           h(
             'dl',
@@ -205,15 +202,20 @@ export function createHousehold(session) {
 
   // ------------------------------------------------------------------ last seen
 
-  /** Rewrites the "last seen" facts in place: re-rendering the cards would take the focus off their buttons. */
+  /**
+   * Rewrites a concept's "last seen" fact in place: re-rendering the card would take the focus off its buttons.
+   * @param {Element} dd
+   * @param {string} id
+   */
+  function renderLastSeenOf(dd, id) {
+    const entry = lastSeen.get(id);
+    dd.textContent = lastSeenText(entry?.seen);
+    if (entry?.seen?.answer) dd.setAttribute('title', entry.seen.answer);
+    else dd.removeAttribute('title');
+  }
+
   function renderLastSeen() {
-    for (const dd of list.querySelectorAll('[data-fact="last-seen"]')) {
-      const id = dd.closest('[data-concept]')?.getAttribute('data-concept') ?? '';
-      const entry = lastSeen.get(id);
-      dd.textContent = lastSeenText(entry?.seen);
-      if (entry?.seen?.answer) dd.setAttribute('title', entry.seen.answer);
-      else dd.removeAttribute('title');
-    }
+    for (const dd of list.querySelectorAll('[data-fact="last-seen"]')) renderLastSeenOf(dd, dd.closest('[data-concept]')?.getAttribute('data-concept') ?? '');
   }
 
   /** Asks memory/last_seen for the concepts not known or not asked for a while, a few at a time. */
@@ -304,12 +306,17 @@ export function createHousehold(session) {
     );
   }
 
+  /** Shows the tray as it now is, and how many photos it holds. @param {string} [note] after that */
+  function trayChanged(note = '') {
+    renderTray();
+    status.textContent = `${photos.length} photo${photos.length === 1 ? '' : 's'} ready.${note}`;
+  }
+
   /** @param {number} i */
   function removePhoto(i) {
     const [p] = photos.splice(i, 1);
     if (p) URL.revokeObjectURL(p.url);
-    renderTray();
-    status.textContent = `${photos.length} photo${photos.length === 1 ? '' : 's'} ready.`;
+    trayChanged();
   }
 
   /**
@@ -333,9 +340,9 @@ export function createHousehold(session) {
       if (!f.type.startsWith('image/')) skipped++;
       else if (addPhoto(f, f.name)) added++;
     }
-    renderTray();
     const note = skipped ? ` ${skipped} file${skipped === 1 ? ' was' : 's were'} not an image.` : '';
-    if (added || skipped) status.textContent = `${photos.length} photo${photos.length === 1 ? '' : 's'} ready.${note}`;
+    // Nothing added or skipped: the tray is as it was, and an "At most" message stays.
+    if (added || skipped) trayChanged(note);
   }
 
   fileInput.addEventListener('change', () => {
@@ -355,10 +362,9 @@ export function createHousehold(session) {
     addFiles(/** @type {DragEvent} */ (ev).dataTransfer?.files ?? []);
   });
 
+  // A refused photo leaves the tray as it was and its "At most" message in view.
   const capture = createCapture(session, (blob, label) => {
-    addPhoto(blob, label);
-    renderTray();
-    status.textContent = `${photos.length} photo${photos.length === 1 ? '' : 's'} ready.`;
+    if (addPhoto(blob, label)) trayChanged();
   });
   byId('capture-open').addEventListener('click', () => capture.open());
 
@@ -464,7 +470,8 @@ export function createHousehold(session) {
       if (!e.concept_id) return;
       const fetched = lastSeen.get(e.concept_id)?.fetched ?? 0;
       lastSeen.set(e.concept_id, { seen: { room: e.room, cameraId: e.camera_id, at: e.at, ongoing: e.change !== 'left', answer: null }, fetched });
-      if (visible) renderLastSeen();
+      const dd = visible && list.querySelector(`[data-concept="${CSS.escape(e.concept_id)}"] [data-fact="last-seen"]`);
+      if (dd) renderLastSeenOf(dd, e.concept_id);
     },
     reset() {
       this.hide();

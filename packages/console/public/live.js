@@ -12,7 +12,7 @@
  */
 import { ProtocolError, quietly } from './client.js';
 import { createCorrect } from './correct.js';
-import { UNKNOWN_COLOUR, byId, errorMessage, fromBase64, h, percent, placeBox, timeAgo } from './dom.js';
+import { UNKNOWN_COLOUR, byId, errorMessage, h, jpegBlob, paintBox, percent, placeBox, swatch, timeAgo } from './dom.js';
 
 /** A new picture at least this often while the view is on screen. */
 const REFRESH_MS = 2000;
@@ -113,22 +113,17 @@ export function createLive(session) {
     for (const { e, name, kind, colour } of entities) {
       if (card.width > 0) {
         const box = h('div', { class: `box${e.concept_id ? '' : ' unknown'}`, 'data-name': name }, h('span', { class: 'label', text: `${name} ${percent(e.confidence)}` }));
-        box.style.borderColor = colour.css;
-        const label = /** @type {HTMLElement} */ (box.firstElementChild);
-        label.style.background = colour.css;
-        label.style.color = colour.ink;
+        paintBox(box, colour);
         placeBox(box, e.box, card.width, card.height);
         // A shortcut for pointers; keyboards and screen readers use the list's button.
         if (control) box.addEventListener('click', () => openCorrection(card, e));
         boxes.push(box);
       }
-      const swatch = h('span', { class: 'swatch' });
-      swatch.style.background = colour.css;
       items.push(
         h(
           'li',
           { 'data-name': name },
-          swatch,
+          swatch(colour),
           h('strong', { text: name }),
           ` · ${kind ?? 'not recognised'} · ${percent(e.confidence)}`,
           control && card.width > 0 && h('button', { type: 'button', class: 'correct quiet', 'aria-label': `Correct ${e.concept_id ? name : 'this unknown'}`, 'aria-haspopup': 'dialog', text: 'Correct…', onclick: () => openCorrection(card, e) }),
@@ -150,7 +145,7 @@ export function createLive(session) {
     try {
       /** @type {SnapshotResult} */
       const snap = await session.client.request({ type: 'camera/snapshot', camera_id: card.stats.id });
-      const url = URL.createObjectURL(new Blob([fromBase64(snap.jpeg)], { type: 'image/jpeg' }));
+      const url = URL.createObjectURL(jpegBlob(snap.jpeg));
       const previous = card.url;
       card.url = url;
       card.width = snap.width;

@@ -21,7 +21,7 @@
  * @typedef {import('../../contracts/src/protocol.ts').ConceptResult} ConceptResult
  */
 import { quietly } from './client.js';
-import { byId, clock, confirmDialog, errorMessage, h, timeAgo, toast } from './dom.js';
+import { byId, clock, confirmDialog, errorMessage, h, soon, timeAgo, toast } from './dom.js';
 
 /** Live entries kept on the page (comings and goings, fired reminders). */
 const MAX_ENTRIES = 200;
@@ -70,10 +70,6 @@ export function createMemory(session) {
   let visible = false;
   /** Reminders created from this page: a viewer may cancel those (the server checks whose they are). */
   const mine = new Set();
-  /** @type {ReturnType<typeof setTimeout> | null} */
-  let sightingsTimer = null;
-  /** @type {ReturnType<typeof setTimeout> | null} */
-  let remindersTimer = null;
 
   /** @param {string} what @param {unknown} err */
   function failed(what, err) {
@@ -119,13 +115,9 @@ export function createMemory(session) {
     }
   }
 
-  function refreshSightingsSoon() {
-    if (!visible || sightingsTimer) return;
-    sightingsTimer = setTimeout(() => {
-      sightingsTimer = null;
-      if (visible) void loadSightings();
-    }, REFRESH_DEBOUNCE_MS);
-  }
+  const sightingsRefresh = soon(() => {
+    if (visible) void loadSightings();
+  }, REFRESH_DEBOUNCE_MS);
 
   function renderWho() {
     const previous = who.value;
@@ -174,6 +166,9 @@ export function createMemory(session) {
       failed('Could not load the reminders', err);
     }
   }
+
+  /** A fired reminder's count went up, or a one-off reminder is gone. */
+  const remindersRefresh = soon(() => void loadReminders(), REFRESH_DEBOUNCE_MS);
 
   /** @param {WireTrigger} t */
   async function cancelReminder(t) {
@@ -399,7 +394,7 @@ export function createMemory(session) {
       timeline.prepend(h('li', { class: `sighting ${e.change}`, 'data-concept': e.concept_id ?? '' }, timeEl(e.at), ' ', h('strong', { text: name }), ` ${verb} the ${e.room} (${e.camera_id})`));
       while (timeline.childElementCount > MAX_ENTRIES) timeline.lastElementChild?.remove();
       byId('timeline-empty').hidden = true;
-      refreshSightingsSoon();
+      if (visible) sightingsRefresh.schedule();
     },
     /** A reminder fired (app.js has announced it). @param {ReminderFiredEvent} e */
     reminder(e) {
@@ -407,15 +402,12 @@ export function createMemory(session) {
       while (fired.childElementCount > MAX_ENTRIES) fired.lastElementChild?.remove();
       byId('fired-empty').hidden = true;
       // Its count went up, or a one-off reminder is gone.
-      if (visible) remindersTimer ??= setTimeout(() => {
-        remindersTimer = null;
-        void loadReminders();
-      }, REFRESH_DEBOUNCE_MS);
+      if (visible) remindersRefresh.schedule();
     },
     reset() {
       visible = false;
-      for (const t of [sightingsTimer, remindersTimer]) if (t) clearTimeout(t);
-      sightingsTimer = remindersTimer = null;
+      sightingsRefresh.cancel();
+      remindersRefresh.cancel();
       mine.clear();
       for (const list of [timeline, sightings, reminders, fired, unknowns, person]) list.replaceChildren();
       for (const id of ['timeline-empty', 'fired-empty']) byId(id).hidden = false;
