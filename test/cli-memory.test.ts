@@ -1,37 +1,21 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, REPO_ROOT } from '@familiar/config';
+import { loadConfig } from '@familiar/config';
 import { Engine } from '../packages/runtime/src/live/engine.ts';
+import { runCli, type CliResult } from './support/familiar-process.ts';
+import { dataFile } from './support/static-backend.ts';
 
 // The memory commands of the CLI over a store that a real engine filled: Madonna seen in the living room on
 // real photos, a note about her, an unknown face (Jerry, never enrolled) grouped, then named from the CLI.
 
-const execFileP = promisify(execFile);
-const CLI = path.join(REPO_ROOT, 'packages/runtime/src/cli.ts');
-const CELEB = path.resolve(REPO_ROOT, '../shared/data/faces_5celeb');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+const CELEB = dataFile('faces_5celeb');
 
 let tmp: string;
 let store: string;
 
-async function familiar(...args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', CLI, '--store', store, ...args], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const familiar = (...args: string[]) => runCli(['--store', store, ...args]);
 
 const json = <T>(r: CliResult): T => {
   expect(r.stderr).toBe('');

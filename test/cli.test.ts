@@ -1,35 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '@familiar/config';
 import { decodeImage } from '@familiar/image';
-
-const run = promisify(execFile);
-const DATA = path.resolve(REPO_ROOT, '../shared/data');
-const CLI = path.join(REPO_ROOT, 'packages/runtime/src/cli.ts');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function familiar(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      maxBuffer: 16 << 20,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { runCli as familiar } from './support/familiar-process.ts';
+import { DATA_DIR } from './support/static-backend.ts';
 
 let tmp: string;
 let store: string;
@@ -44,7 +19,7 @@ afterAll(async () => {
 
 describe('familiar CLI', () => {
   it('enrols, recognises with an overlay, lists and forgets', async () => {
-    const dog = (n: string) => path.join(DATA, 'dreambooth/dog2', n);
+    const dog = (n: string) => path.join(DATA_DIR, 'dreambooth/dog2', n);
     const enrol = await familiar(['enrol', '--store', store, '--name', 'Biscuit', '--kind', 'pet', '--context', 'loves the garden', dog('00.jpg'), dog('01.jpg')]);
     expect(enrol.stderr).not.toMatch(/error/);
     expect(enrol.code).toBe(0);
@@ -70,8 +45,8 @@ describe('familiar CLI', () => {
   it('evaluates any folder in the index.csv format and prints the JSON report as the last line', async () => {
     const ds = path.join(tmp, 'tiny-set');
     await mkdir(ds);
-    await symlink(path.join(DATA, 'dreambooth/can'), path.join(ds, 'can'));
-    await symlink(path.join(DATA, 'dreambooth/clock'), path.join(ds, 'a clock, with comma'));
+    await symlink(path.join(DATA_DIR, 'dreambooth/can'), path.join(ds, 'can'));
+    await symlink(path.join(DATA_DIR, 'dreambooth/clock'), path.join(ds, 'a clock, with comma'));
     const rows = [
       'file,concept,category,object_class,split,concepts_present',
       'can/00.jpg,can,object,can,reference,can',

@@ -15,7 +15,7 @@ import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { dataFile } from './support/static-backend.ts';
-import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, commandFromPage, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
+import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, commandFromPage, consoleBase, poll, reportIfNoChromium, shot, signIn, unlabelledControls } from './support/browser.ts';
 
 // The functions handed to page.evaluate run in Chromium. This repo's tsconfig is for Node (no DOM lib), so the
 // page globals they use are declared loosely here; nothing of this is emitted.
@@ -49,7 +49,7 @@ beforeAll(async () => {
   fake = await FakeLvlmServer.start();
   fake.setDefault({ kind: 'stream', delayMs: 40 });
   h = await startHarness({ lvlm: { baseUrl: fake.baseUrl, model: 'fake-vl' }, httpHandler: createConsoleHandler() });
-  base = h.url.replace('ws://', 'http://').replace(/\/ws$/, '/');
+  base = consoleBase(h.url);
   const living = h.backend.stats.get('living')!;
   living.fps = 4.8;
   living.counters.dropped = 3;
@@ -246,12 +246,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`
     expect([...h.backend.concepts.values()].map((c) => c.name)).not.toContain('Robo');
 
     // Every visible form control has a label.
-    const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll('input, select, textarea')]
-        .filter((el: any) => el.labels?.length === 0 && !el.getAttribute('aria-label'))
-        .map((el: any) => el.id as string),
-    );
-    expect(unlabelled).toEqual([]);
+    expect(await unlabelledControls(page)).toEqual([]);
 
     // ---- a viewer (another tab: its own session) sees no enrol, edit or forget controls; the server refuses them anyway
     const viewer = await browser.newPage();

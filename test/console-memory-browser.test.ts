@@ -14,7 +14,7 @@ import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { ANNA_TOKEN, MEMBER_TOKENS } from './support/members.ts';
 import { dataFile } from './support/static-backend.ts';
-import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, commandFromPage, poll, reportIfNoChromium, shot, signIn } from './support/browser.ts';
+import { CHROMIUM, HAVE_CHROMIUM, HeadlessBrowser, commandFromPage, consoleBase, poll, reportIfNoChromium, shot, signIn, unlabelledControls } from './support/browser.ts';
 
 // Page globals used inside page.evaluate (this repo's tsconfig has no DOM lib); nothing of this is emitted.
 declare const document: any;
@@ -40,7 +40,7 @@ beforeAll(async () => {
   const billyId = h.backend.byName('Billy').id;
   const thumb = new Uint8Array(await sharp(readFileSync(dataFile('myvlm/billy_dog/billy_dog_6.jpg'))).resize(160, 160, { fit: 'inside' }).jpeg({ quality: 80 }).toBuffer());
   Object.assign(h.backend, { thumbnail: async (id: string) => (id === billyId ? thumb : null) });
-  base = h.url.replace('ws://', 'http://').replace(/\/ws$/, '/');
+  base = consoleBase(h.url);
   browser = await HeadlessBrowser.launch();
 });
 
@@ -221,12 +221,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console memory features in headless Chromiu
     await shot(viewer, '14-phone-memory');
 
     // Every form control on the Memory page has a label.
-    const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll('#view-memory input, #view-memory select, #view-memory textarea, #correct-dialog select')]
-        .filter((el: any) => el.labels?.length === 0 && !el.getAttribute('aria-label'))
-        .map((el: any) => el.id as string),
-    );
-    expect(unlabelled).toEqual([]);
+    expect(await unlabelledControls(page, '#view-memory input, #view-memory select, #view-memory textarea, #correct-dialog select')).toEqual([]);
     expect(browser.problems).toEqual([]);
   });
 });

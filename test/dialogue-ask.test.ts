@@ -1,18 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AskResult, Box, RgbImage } from '@familiar/contracts';
 import { OVERLAY_PALETTE, decodeImage } from '@familiar/image';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
-import { dataFile } from './support/static-backend.ts';
-import { TestClients, errorCode, ok, type Exchange } from './support/ws-client.ts';
+import { dataBase64 } from './support/static-backend.ts';
+import { TestClients, deltaText, errorCode, ok } from './support/ws-client.ts';
 
 let fake: FakeLvlmServer;
 let h: Harness;
 const clients = new TestClients();
 const connect = (token = VIEWER_TOKEN, url = h.url) => clients.connect(url, token);
 
-const deltaText = (ex: Exchange) => ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('');
 
 /** Fraction of points on the box's left and right edges (1 px inside) that have the colour. */
 function edgeColour(img: RgbImage, box: Box, rgb: { r: number; g: number; b: number }): number {
@@ -82,7 +80,7 @@ describe('ask with an LVLM', () => {
 
   it('answers about an attached image (recognised by the backend)', async () => {
     const c = await connect();
-    const image = (await readFile(dataFile('myvlm/billy_dog/billy_dog_11.jpg'))).toString('base64');
+    const image = await dataBase64('myvlm/billy_dog/billy_dog_11.jpg');
     const result = ok(await c.request<AskResult>({ type: 'ask', question: 'Is he comfortable?', image, asker: 'Anna' }));
     expect(result).toMatchObject({ source: 'lvlm', camera_id: null, room: null, captured_at: null });
     expect(result.grounded_on.map((g) => g.name)).toEqual(['Billy']);

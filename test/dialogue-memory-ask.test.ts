@@ -4,22 +4,20 @@
  * reminders created by asking, pushed to subscribers and opening the creator's next answer, "what was I
  * doing when I last mentioned…", and ViPer comments (strict JSON from the model, rules on any failure).
  */
-import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AskResult, NotesListResult, PreferencesCommentResult, PreferencesResult, ReminderFiredEvent, TriggersListResult } from '@familiar/contracts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { ANNA_PHOTO, ANNA_TOKEN, BILLY_PHOTO, MEMBER_TOKENS, TOM_PHOTO } from './support/members.ts';
-import { dataFile } from './support/static-backend.ts';
-import { TestClient, TestClients, errorCode, ok, type Exchange } from './support/ws-client.ts';
+import { dataBase64 } from './support/static-backend.ts';
+import { TestClient, TestClients, deltaText, errorCode, ok } from './support/ws-client.ts';
 
 let fake: FakeLvlmServer;
 let h: Harness;
 const clients = new TestClients();
 const connect = (token: string) => clients.connect(h.url, token);
-const deltaText = (ex: Exchange) => ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('');
 const enrolTom = async (control: TestClient) =>
-  ok(await control.request({ type: 'concepts/enrol', name: 'Tom', kind: 'person', photos: [(await readFile(dataFile(TOM_PHOTO))).toString('base64')] }));
+  ok(await control.request({ type: 'concepts/enrol', name: 'Tom', kind: 'person', photos: [await dataBase64(TOM_PHOTO)] }));
 
 beforeAll(async () => {
   fake = await FakeLvlmServer.start();

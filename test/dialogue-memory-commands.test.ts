@@ -19,10 +19,9 @@ import type {
 } from '@familiar/contracts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { ANNA_PHOTO, ANNA_TOKEN, BILLY_PHOTO, MEMBER_TOKENS, TOM_PHOTO } from './support/members.ts';
-import { dataFile } from './support/static-backend.ts';
+import { dataBase64, dataFile } from './support/static-backend.ts';
 import { TestClients, errorCode, ok } from './support/ws-client.ts';
 
-const b64 = async (rel: string) => (await readFile(dataFile(rel))).toString('base64');
 
 let h: Harness;
 const clients = new TestClients();
@@ -123,7 +122,7 @@ describe('notes and mentions', () => {
     const control = await connect(CONTROL_TOKEN);
     const tom = await connect(VIEWER_TOKEN);
     const annaTablet = await connect(ANNA_TOKEN);
-    ok(await control.request({ type: 'concepts/enrol', name: 'Tom', kind: 'person', photos: [await b64(TOM_PHOTO)] }));
+    ok(await control.request({ type: 'concepts/enrol', name: 'Tom', kind: 'person', photos: [await dataBase64(TOM_PHOTO)] }));
     const anna = h.backend.byName('Anna');
     expect(ok(await tom.request<LastMentionResult>({ type: 'memory/last_mention', concept_id: anna.id }))).toMatchObject({
       mention: null,
@@ -188,7 +187,7 @@ describe('corrections and unknown visitors', () => {
     const control = await connect(CONTROL_TOKEN);
     const viewer = await connect(VIEWER_TOKEN);
     const billy = h.backend.byName('Billy');
-    const image = await b64('myvlm/billy_dog/billy_dog_11.jpg');
+    const image = await dataBase64('myvlm/billy_dog/billy_dog_11.jpg');
 
     expect(errorCode(await viewer.request({ type: 'concepts/correct', concept_id: billy.id, verdict: 'not', image }))).toBe('FORBIDDEN');
     const not = ok(await control.request<CorrectResult>({ type: 'concepts/correct', concept_id: billy.id, verdict: 'not', image }));

@@ -3,10 +3,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CLOSE_CODES, type ConceptResult, type ConceptsListResult, type StatusResult } from '@familiar/contracts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
-import { dataFile } from './support/static-backend.ts';
+import { dataBase64, dataFile } from './support/static-backend.ts';
 import { TestClients, errorCode, ok } from './support/ws-client.ts';
 
-const b64 = async (rel: string) => (await readFile(dataFile(rel))).toString('base64');
 
 let h: Harness;
 const clients = new TestClients();
@@ -88,7 +87,7 @@ describe('commands', () => {
 
   it('viewer may not enrol, update or forget (FORBIDDEN); control may, with real photos', async () => {
     const viewer = await connect(VIEWER_TOKEN);
-    const photo = await b64('dreambooth/backpack/00.jpg');
+    const photo = await dataBase64('dreambooth/backpack/00.jpg');
     const billy = h.backend.byName('Billy');
     expect(errorCode(await viewer.request({ type: 'concepts/enrol', name: 'Backpack', kind: 'object', photos: [photo] }))).toBe('FORBIDDEN');
     expect(errorCode(await viewer.request({ type: 'concepts/update', concept_id: billy.id, name: 'Bill' }))).toBe('FORBIDDEN');
@@ -97,7 +96,7 @@ describe('commands', () => {
 
     const control = await connect(CONTROL_TOKEN);
     const enrolled = ok(
-      await control.request<ConceptResult>({ type: 'concepts/enrol', name: 'Backpack', kind: 'object', context: 'the red school bag', photos: [photo, await b64('dreambooth/backpack/01.jpg')] }),
+      await control.request<ConceptResult>({ type: 'concepts/enrol', name: 'Backpack', kind: 'object', context: 'the red school bag', photos: [photo, await dataBase64('dreambooth/backpack/01.jpg')] }),
     ).concept;
     expect(enrolled).toMatchObject({ name: 'Backpack', kind: 'object', context: 'the red school bag', view_count: 2 });
     const photos = h.backend.enrolments[0]!;
@@ -153,12 +152,12 @@ describe('commands', () => {
   it('limits images per message, bytes, pixels and decodability of photos', async () => {
     const x = await startExtra({ imageLimits: { maxImageBytes: 400_000, maxImagePixels: 1_000_000, minImageSide: 16 }, server: { maxImagesPerMessage: 2 } });
     const c = await connect(CONTROL_TOKEN, x.url);
-    const small = await b64('dreambooth/backpack/00.jpg');
+    const small = await dataBase64('dreambooth/backpack/00.jpg');
     let ex = await c.request({ type: 'concepts/enrol', name: 'Bag', kind: 'object', photos: [small, small, small] });
     expect(errorCode(ex)).toBe('MESSAGE_TOO_LARGE');
-    ex = await c.request({ type: 'concepts/enrol', name: 'Bag', kind: 'object', photos: [await b64('myvlm/billy_dog/billy_dog_2.jpg')] }); // 517 kB
+    ex = await c.request({ type: 'concepts/enrol', name: 'Bag', kind: 'object', photos: [await dataBase64('myvlm/billy_dog/billy_dog_2.jpg')] }); // 517 kB
     expect(errorCode(ex)).toBe('IMAGE_TOO_LARGE');
-    ex = await c.request({ type: 'concepts/enrol', name: 'Bag', kind: 'object', photos: [await b64('myvlm/billy_dog/billy_dog_10.jpg')] }); // 313 kB, 1460×1460 > 1 MP
+    ex = await c.request({ type: 'concepts/enrol', name: 'Bag', kind: 'object', photos: [await dataBase64('myvlm/billy_dog/billy_dog_10.jpg')] }); // 313 kB, 1460×1460 > 1 MP
     expect(errorCode(ex)).toBe('IMAGE_TOO_LARGE');
     expect(!ex.result.success && ex.result.error.message).toMatch(/pixels/);
     const truncated = (await readFile(dataFile('dreambooth/backpack/00.jpg'))).subarray(0, 5000).toString('base64');

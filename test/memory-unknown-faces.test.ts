@@ -2,17 +2,18 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, REPO_ROOT } from '@familiar/config';
+import { loadConfig } from '@familiar/config';
+import { seededRandom } from '@familiar/contracts';
 import { readImageFile, resizeRgb } from '@familiar/image';
 import { UnknownVisitors } from '@familiar/memory';
 import { alignFace, loadVisionModels } from '@familiar/vision';
+import { DATA_DIR } from './support/static-backend.ts';
 
 // Unknown-visitor grouping on real faces: every photo of the two face sets (15 people) arrives as an
 // unrecognised face, in several orders. Distinct people must never share a provisional identity; most photos
 // of one person should land in one identity. The thresholds are the configured defaults.
 
 const config = loadConfig({ env: {} });
-const DATA = path.resolve(REPO_ROOT, '../shared/data');
 const SETS = ['faces_glint_crops', 'faces_5celeb'] as const;
 const ORDERS = 4;
 const T0 = Date.UTC(2026, 2, 1, 9);
@@ -26,13 +27,7 @@ let faces: Face[] = [];
 let root: string;
 
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let a = seed >>> 0;
-  const rand = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -46,10 +41,10 @@ beforeAll(async () => {
   const models = await loadVisionModels(config);
   try {
     for (const set of SETS) {
-      const rows = (await readFile(path.join(DATA, set, 'index.csv'), 'utf8')).trim().split('\n').slice(1);
+      const rows = (await readFile(path.join(DATA_DIR, set, 'index.csv'), 'utf8')).trim().split('\n').slice(1);
       for (const row of rows) {
         const [file, concept] = row.split(',') as [string, string];
-        const { image } = await readImageFile(path.join(DATA, set, file));
+        const { image } = await readImageFile(path.join(DATA_DIR, set, file));
         if (set === 'faces_glint_crops') {
           // Already aligned 112×112 crops: embed as they are.
           faces.push({ person: `${set}/${concept}`, vector: await models.faceEmbedder.embed(await resizeRgb(image, 112, 112)) });

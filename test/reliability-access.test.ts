@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { CLOSE_CODES } from '@familiar/contracts';
 import { TokenVerifier } from '@familiar/dialogue';
 import { startHarness } from './support/dialogue-harness.ts';
 import { startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
-import { dataFile } from './support/static-backend.ts';
+import { dataBase64 } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 
 // Who may do what: nothing without a token, viewers never change memory, tokens compared in constant time,
@@ -44,7 +44,7 @@ beforeAll(async () => {
     ].join('\n'),
   );
   rt = await startFamiliar({ configFile, store });
-  photos = await Promise.all(['00.jpg', '01.jpg'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}`))).toString('base64')));
+  photos = await Promise.all(['00.jpg', '01.jpg'].map((n) => dataBase64(`dreambooth/dog2/${n}`)));
 });
 
 afterAll(async () => {

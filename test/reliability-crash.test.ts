@@ -4,11 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, REPO_ROOT } from '@familiar/config';
+import { seededRandom } from '@familiar/contracts';
 import { MEMORY_FILES } from '@familiar/memory';
 import { FamiliarCore } from '@familiar/runtime';
 import { dataFile } from './support/static-backend.ts';
 import { childNodeArgs, exited, MiB, procMemory, waitUntil } from './support/familiar-process.ts';
-import { saveSeeds, seededRandom, WRITE_PATHS, type WriterLine, type WritePath } from './support/reliability-store.ts';
+import { saveSeeds, WRITE_PATHS, type WriterLine, type WritePath } from './support/reliability-store.ts';
 
 // A robot runs unattended for months: SIGKILL at any instant of any write must lose no acknowledged write, never
 // load a half-written one, and never keep the store from opening (DESIGN §6). Hundreds of kills are affordable

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,10 +8,11 @@ import type { FamiliarError } from '@familiar/contracts';
 import { loadConfig, REPO_ROOT } from '@familiar/config';
 import { ConceptStore } from '@familiar/memory';
 import { EngineClient } from '@familiar/runtime';
+import { mountTinyTmpfs } from '../packages/memory/src/test-helpers.ts';
 import { DATA, freePort, HAVE_FFMPEG, makeClip, startFfmpeg, stopChild } from './camera-helpers.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
-import { childPids, mountTmpfs, startFamiliar, SwitchablePort, waitUntil, type FamiliarProcess } from './support/familiar-process.ts';
-import { dataFile } from './support/static-backend.ts';
+import { childPids, startFamiliar, SwitchablePort, waitUntil, type FamiliarProcess } from './support/familiar-process.ts';
+import { dataBase64 } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 
 // Things break in a home: a camera is unplugged, ffmpeg dies or freezes, the LVLM box is off or answers garbage,
@@ -54,7 +55,7 @@ beforeAll(async () => {
   // The store lives on a small tmpfs so the disk can really fill up (where mounting is permitted).
   store = path.join(tmp, 'store');
   await mkdir(store);
-  unmount = mountTmpfs(store, 4096);
+  unmount = mountTinyTmpfs(store, 4096, 'mode=0700');
   const configFile = path.join(tmp, 'familiar.yaml');
   await writeFile(
     configFile,
@@ -171,7 +172,7 @@ describe.skipIf(!HAVE_FFMPEG)('faults survived by familiar start, without a rest
 
   it('a full disk: the write fails with STORE_IO and leaves nothing behind; with space back it works, and kept what was acknowledged', async (ctx) => {
     if (!unmount) return ctx.skip('cannot mount a tmpfs here (needs root)');
-    const photos = await Promise.all(['00.jpg', '01.jpg'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}`))).toString('base64')));
+    const photos = await Promise.all(['00.jpg', '01.jpg'].map((n) => dataBase64(`dreambooth/dog2/${n}`)));
     const first = ok(await client.request<{ concept: { id: string } }>({ type: 'concepts/enrol', name: 'Biscuit', kind: 'pet', photos }, 120_000)).concept;
     // Fill the disk to the last byte.
     const filler = path.join(store, 'filler');

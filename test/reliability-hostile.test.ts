@@ -6,7 +6,7 @@ import { isErrorCode, type ServerMessage } from '@familiar/contracts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { hostileCorpus, INJECTIONS, type HostileItem } from './support/reliability-corpus.ts';
 import { MiB, startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
-import { dataFile } from './support/static-backend.ts';
+import { dataBase64, dataFile } from './support/static-backend.ts';
 import { ok, TestClient } from './support/ws-client.ts';
 
 // A household's robot is reachable by anything on its network that holds a token, and by every app those tokens
@@ -47,7 +47,7 @@ beforeAll(async () => {
   rt = await startFamiliar({ configFile, store: path.join(tmp, 'store') });
   const photos = await Promise.all(['dreambooth/dog2/00.jpg', 'faces_5celeb/train/Madonna/1.jpg', 'dreambooth/can/00.jpg'].map((f) => readFile(dataFile(f))));
   corpus = await hostileCorpus(photos, { maxMessageBytes: MAX_MESSAGE_BYTES });
-  dogPhotos = await Promise.all(['00.jpg', '01.jpg'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}`))).toString('base64')));
+  dogPhotos = await Promise.all(['00.jpg', '01.jpg'].map((n) => dataBase64(`dreambooth/dog2/${n}`)));
 });
 
 afterAll(async () => {
@@ -186,7 +186,7 @@ describe('hostile input against familiar start', () => {
       await owner.request<{ concept: { id: string; name: string } }>({ type: 'concepts/enrol', name: INJECTIONS.name, kind: 'pet', context: INJECTIONS.context, photos: dogPhotos }, 120_000),
     ).concept;
     expect(enrolled.name).toBe(INJECTIONS.name);
-    const image = (await readFile(dataFile('dreambooth/dog2/02.jpg'))).toString('base64');
+    const image = await dataBase64('dreambooth/dog2/02.jpg');
 
     const ask = async () => {
       const before = lvlm.requests.length;

@@ -1,11 +1,11 @@
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '@familiar/image';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
-import { startFamiliar, type FamiliarProcess } from './support/familiar-process.ts';
-import { dataFile } from './support/static-backend.ts';
+import { startFamiliar, waitUntil, type FamiliarProcess } from './support/familiar-process.ts';
+import { dataBase64, makeReplaySequence } from './support/static-backend.ts';
 import { errorCode, ok, TestClient } from './support/ws-client.ts';
 
 const CONTROL = 'e2e-control-token-0123456789';
@@ -25,21 +25,11 @@ let lvlm: FakeLvlmServer;
 let familiar: FamiliarProcess;
 let url: string;
 
-/** Replay order: the dog walks in for six frames, then only the can is on the table for six. */
-async function makeSequence(dir: string): Promise<void> {
-  await mkdir(dir);
-  const frames = [
-    ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/dog2/${n}.jpg`),
-    ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/can/${n}.jpg`),
-  ];
-  for (const [i, f] of frames.entries()) await symlink(dataFile(f), path.join(dir, `frame-${String(i).padStart(2, '0')}.jpg`));
-}
-
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'familiar-e2e-'));
   store = path.join(tmp, 'store');
   const frames = path.join(tmp, 'frames');
-  await makeSequence(frames);
+  await makeReplaySequence(frames);
   lvlm = await FakeLvlmServer.start();
   lvlm.answer = 'Biscuit is sitting on the grass and looking at the camera.';
   const config = [
@@ -69,13 +59,8 @@ function sceneEvents(client: TestClient, subscription: number): SceneEvt[] {
   return client.messages.filter((m) => m.type === 'event' && m.id === subscription).map((m) => (m as { event: SceneEvt }).event);
 }
 
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr tail: ${familiar.stderr().slice(-800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** For waitUntil's failure message. */
+const stderrTail = () => `stderr tail: ${familiar.stderr().slice(-800)}`;
 
 describe('familiar start, end to end over a real WebSocket', () => {
   it('authenticates, enforces roles, and rejects malformed input while staying up', async () => {
@@ -98,7 +83,7 @@ describe('familiar start, end to end over a real WebSocket', () => {
     const sub = owner.command({ type: 'scene/subscribe', camera_id: 'kitchen' });
     ok(await owner.exchange(sub));
 
-    const photos = await Promise.all(['00', '01'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}.jpg`))).toString('base64')));
+    const photos = await Promise.all(['00', '01'].map((n) => dataBase64(`dreambooth/dog2/${n}.jpg`)));
     const enrolled = ok(await owner.request<{ concept: { id: string; name: string; view_count: number } }>(
       { type: 'concepts/enrol', name: 'Biscuit', kind: 'pet', context: 'our spaniel; not allowed on the sofa', photos },
       60_000,
@@ -114,12 +99,12 @@ describe('familiar start, end to end over a real WebSocket', () => {
     expect(Math.max(thumbImage.width, thumbImage.height)).toBeLessThanOrEqual(160);
     expect(Buffer.from(thumb.jpeg!, 'base64').equals(await readFile(thumbFile))).toBe(true);
 
-    await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to appear');
-    await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave');
+    await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to appear', stderrTail);
+    await waitUntil(() => sceneEvents(owner, sub).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave', stderrTail);
 
     // Ask while Biscuit is in view: wait for the next appearance, then ask at once.
     const seen = sceneEvents(owner, sub).length;
-    await waitUntil(() => sceneEvents(owner, sub).slice(seen).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to come back');
+    await waitUntil(() => sceneEvents(owner, sub).slice(seen).some((e) => e.change === 'appeared' && e.name === 'Biscuit'), 60_000, 'Biscuit to come back', stderrTail);
     const ask = await owner.request<{ answer: string; source: string; grounded_on: { name: string; colour: string }[] }>(
       { type: 'ask', question: 'What is Biscuit doing?', camera_id: 'kitchen' },
       60_000,
@@ -139,7 +124,7 @@ describe('familiar start, end to end over a real WebSocket', () => {
 
     // Memory knows where Biscuit was: after the next exit, a question while absent is answered honestly.
     const n = sceneEvents(owner, sub).length;
-    await waitUntil(() => sceneEvents(owner, sub).slice(n).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave again');
+    await waitUntil(() => sceneEvents(owner, sub).slice(n).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave again', stderrTail);
     const absent = ok(await owner.request<{ answer: string; source: string }>({ type: 'ask', question: 'Where is Biscuit?', camera_id: 'kitchen' }, 30_000));
     expect(absent.answer).toMatch(/I don't see Biscuit right now/);
     expect(absent.answer).toMatch(/kitchen/);

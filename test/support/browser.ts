@@ -5,6 +5,9 @@ import { expect } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '@familiar/config';
 
+/** The page's own global inside page.evaluate (the project compiles without the DOM library). */
+declare const document: any;
+
 /** Debian's Chromium: the browser cannot be downloaded here, so playwright-core drives the system one. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -59,6 +62,20 @@ export class HeadlessBrowser {
 
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** The console's address (http://host:port/) for a dialogue server's ws://host:port/ws. */
+export function consoleBase(wsUrl: string): string {
+  return wsUrl.replace('ws://', 'http://').replace(/\/ws$/, '/');
+}
+
+/** Ids of the form controls matching `selector` that have neither a label nor an aria-label. */
+export function unlabelledControls(page: Page, selector = 'input, select, textarea'): Promise<string[]> {
+  return page.evaluate(
+    (selector) =>
+      [...document.querySelectorAll(selector)].filter((el: any) => el.labels?.length === 0 && !el.getAttribute('aria-label')).map((el: any) => el.id as string),
+    selector,
+  );
 }
 
 /** Signs in on the console at `base`; a refused token fails with the console's own error text. */

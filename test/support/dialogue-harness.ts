@@ -5,6 +5,11 @@ import { StaticBackend } from './static-backend.ts';
 
 export const CONTROL_TOKEN = 'control-token-0123456789';
 export const VIEWER_TOKEN = 'viewer-token-0123456789';
+/** The server tokens every harness starts with (unless `server.tokens` replaces them). */
+export const HARNESS_TOKENS = [
+  { name: 'console', role: 'control' as const, token: CONTROL_TOKEN },
+  { name: 'phone', role: 'viewer' as const, token: VIEWER_TOKEN, member: 'Tom' },
+];
 
 export interface Harness {
   server: DialogueServer;
@@ -29,10 +34,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     backend,
     server: {
       port: 0,
-      tokens: [
-        { name: 'console', role: 'control', token: CONTROL_TOKEN },
-        { name: 'phone', role: 'viewer', token: VIEWER_TOKEN, member: 'Tom' },
-      ],
+      tokens: HARNESS_TOKENS,
       ...options.server,
     },
     ...(options.lvlm ? { lvlm: options.lvlm } : {}),

@@ -2,13 +2,15 @@
  * Process plumbing for the tests that run Familiar as a process: start children cheaply, read their memory from /proc, start the
  * real `familiar start` and wait for things.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { REPO_ROOT } from '@familiar/config';
+import { freePort } from '../camera-helpers.ts';
 
 /** Resident and peak resident memory of a process, bytes (Linux /proc; 0 when unknown or gone). */
 export interface ProcMemory {
@@ -88,6 +90,29 @@ export async function waitUntil(
   }
 }
 
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const execFileP = promisify(execFile);
+
+/** Runs the `familiar` CLI to the end; a failing run resolves too, with its exit code and output. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/runtime/src/cli.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      maxBuffer: 16 << 20,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
 /** Resolves when a child has exited (and been reaped), with its code and signal. */
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
@@ -128,8 +153,22 @@ export async function startFamiliar(options: StartOptions): Promise<FamiliarProc
   );
   let err = '';
   let out = '';
+  // Parsed once as each line completes (reliability-faults polls the log every 25 ms); `partial` is the unfinished last line.
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  const parse = (l: string): Record<string, unknown> => {
+    try {
+      return JSON.parse(l) as Record<string, unknown>;
+    } catch {
+      return { unparsed: l };
+    }
+  };
   proc.stderr!.on('data', (d: Buffer) => {
-    err += d.toString();
+    const text = d.toString();
+    err += text;
+    const parts = (partial + text).split('\n');
+    partial = parts.pop()!;
+    for (const l of parts) if (l.trim() !== '') lines.push(parse(l));
   });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -154,17 +193,7 @@ export async function startFamiliar(options: StartOptions): Promise<FamiliarProc
     pid: proc.pid!,
     url,
     stderr: () => err,
-    logLines: () =>
-      err
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => {
-          try {
-            return JSON.parse(l) as Record<string, unknown>;
-          } catch {
-            return { unparsed: l };
-          }
-        }),
+    logLines: () => (partial.trim() === '' ? lines : [...lines, parse(partial)]),
     memory: () => procMemory(proc.pid!),
     async kill() {
       const done = exited(proc);
@@ -212,10 +241,7 @@ export class SwitchablePort {
   }
 
   static async start(target: number): Promise<SwitchablePort> {
-    const probe = createServer();
-    const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as AddressInfo).port)));
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const sw = new SwitchablePort(port, target);
+    const sw = new SwitchablePort(await freePort(), target);
     await sw.up();
     return sw;
   }
@@ -246,15 +272,4 @@ export class SwitchablePort {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-}
-
-/** Mounts a tmpfs of `sizeKiB` at `dir` (a real full disk); undefined where not permitted (not root). */
-export function mountTmpfs(dir: string, sizeKiB: number): (() => void) | undefined {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
-  return () => execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
 }

@@ -1,11 +1,10 @@
 /** A household with members for the memory protocol tests: tokens bound to Tom and Anna, and photos of them. */
-import { CONTROL_TOKEN, VIEWER_TOKEN } from './dialogue-harness.ts';
+import { HARNESS_TOKENS } from './dialogue-harness.ts';
 
 export const ANNA_TOKEN = 'anna-token-0123456789';
 /** The harness's tokens plus a viewer bound to Anna: Tom's phone and Anna's tablet are different members. */
 export const MEMBER_TOKENS = [
-  { name: 'console', role: 'control' as const, token: CONTROL_TOKEN },
-  { name: 'phone', role: 'viewer' as const, token: VIEWER_TOKEN, member: 'Tom' },
+  ...HARNESS_TOKENS,
   { name: 'tablet', role: 'viewer' as const, token: ANNA_TOKEN, member: 'Anna' },
 ];
 export const TOM_PHOTO = 'faces_glint_crops/Hugh Laurie/3358.png';

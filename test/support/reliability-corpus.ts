@@ -6,9 +6,8 @@
  * acceptable. Everything is derived from real photos or built byte by byte here: no fixtures in the repository.
  */
 import { createDeflate } from 'node:zlib';
-import type { ErrorCode } from '@familiar/contracts';
+import { seededRandom, type ErrorCode } from '@familiar/contracts';
 import sharp from 'sharp';
-import { seededRandom } from './reliability-store.ts';
 
 /** When and how an item is sent. */
 export type Phase =

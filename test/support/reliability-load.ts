@@ -9,8 +9,9 @@
  * At a checkpoint the clients hold their next ask, the in-flight ones finish, the process settles, and the median
  * of a few samples is taken: once after the warm-up, once at the end. Their difference is the growth.
  */
-import { procMemory } from './familiar-process.ts';
-import { TestClient } from './ws-client.ts';
+import { median } from '../../packages/runtime/src/bench/stats.ts';
+import { MiB, procMemory } from './familiar-process.ts';
+import { deltaText, ok, TestClient } from './ws-client.ts';
 
 export interface SoakOptions {
   url: string;
@@ -68,7 +69,6 @@ export interface SoakReport {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const MiB = 1024 * 1024;
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
@@ -96,9 +96,8 @@ interface CameraCounters {
 }
 
 async function processedFrames(monitor: TestClient, cameraId: string): Promise<number> {
-  const ex = await monitor.request<{ backend: { cameras: CameraCounters[] } }>({ type: 'status' }, 30_000);
-  if (!ex.result.success) throw new Error(`status failed: ${JSON.stringify(ex.result.error)}`);
-  return ex.result.result.backend.cameras.find((c) => c.id === cameraId)?.counters.processed ?? 0;
+  const status = ok(await monitor.request<{ backend: { cameras: CameraCounters[] } }>({ type: 'status' }, 30_000));
+  return status.backend.cameras.find((c) => c.id === cameraId)?.counters.processed ?? 0;
 }
 
 /** Runs the soak and reports; it never throws for a failed ask (those are counted), only for a broken harness. */
@@ -121,11 +120,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   const clients = await Promise.all(Array.from({ length: o.clients }, () => TestClient.connect(o.url, o.token)));
   const subscriptions = await Promise.all(
-    clients.map(async (c) => {
-      const ex = await c.request<{ subscription: number }>({ type: 'scene/subscribe', camera_id: o.cameraId });
-      if (!ex.result.success) throw new Error(`subscribe failed: ${JSON.stringify(ex.result.error)}`);
-      return ex.result.result.subscription;
-    }),
+    clients.map(async (c) => ok(await c.request<{ subscription: number }>({ type: 'scene/subscribe', camera_id: o.cameraId })).subscription),
   );
 
   // Counted as they arrive: the clients' message logs are trimmed during a long soak.
@@ -154,7 +149,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await sleep(1500);
     const samples: number[] = [];
     for (let i = 0; i < 5; i++, await sleep(200)) samples.push(procMemory(o.pid).rss / MiB);
-    return percentile(samples, 50);
+    return median(samples);
   };
 
   const sampler = (async () => {
@@ -211,8 +206,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (ex === null) fail(c.ws.readyState === c.ws.OPEN ? 'timeout' : 'closed');
         else if (!ex.result.success) fail(ex.result.error.code);
         else {
-          const streamed = ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('');
-          if (streamed !== ex.result.result.answer) fail('answer-mismatch');
+          if (deltaText(ex) !== ex.result.result.answer) fail('answer-mismatch');
           answered++;
           askMs.push(performance.now() - t);
         }

@@ -3,13 +3,13 @@
  * with a replay camera of real photos, a fake OpenAI-compatible LVLM on loopback, a control and a viewer token,
  * and one enrolled pet so scene events and grounded prompts carry a name.
  */
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeLvlmServer } from './fake-lvlm.ts';
 import { startFamiliar, type FamiliarProcess } from './familiar-process.ts';
-import { dataFile } from './static-backend.ts';
-import { TestClient } from './ws-client.ts';
+import { dataBase64, makeReplaySequence } from './static-backend.ts';
+import { ok, TestClient } from './ws-client.ts';
 
 export const SOAK_CONTROL = 'soak-control-token-0123456789';
 export const SOAK_VIEWER = 'soak-viewer-token-0123456789';
@@ -27,9 +27,7 @@ export async function startSoakSystem(options: { clients: number; fps: number })
   const lvlm = await FakeLvlmServer.start();
   // The dog walks in for six frames, then only the can is there for six: appeared / moved / left, over and over.
   const frames = path.join(tmp, 'frames');
-  await mkdir(frames);
-  const sequence = [...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/dog2/${n}.jpg`), ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/can/${n}.jpg`)];
-  for (const [i, f] of sequence.entries()) await symlink(dataFile(f), path.join(frames, `frame-${String(i).padStart(2, '0')}.jpg`));
+  await makeReplaySequence(frames);
   const configFile = path.join(tmp, 'familiar.yaml');
   await writeFile(
     configFile,
@@ -50,9 +48,8 @@ export async function startSoakSystem(options: { clients: number; fps: number })
   const rt = await startFamiliar({ configFile, store: path.join(tmp, 'store') });
   try {
     const owner = await TestClient.connect(rt.url, SOAK_CONTROL);
-    const photos = await Promise.all(['00.jpg', '01.jpg'].map(async (n) => (await readFile(dataFile(`dreambooth/dog2/${n}`))).toString('base64')));
-    const ex = await owner.request({ type: 'concepts/enrol', name: 'Biscuit', kind: 'pet', context: 'our spaniel', photos }, 120_000);
-    if (!ex.result.success) throw new Error(`enrol failed: ${JSON.stringify(ex.result.error)}`);
+    const photos = await Promise.all(['00.jpg', '01.jpg'].map((n) => dataBase64(`dreambooth/dog2/${n}`)));
+    ok(await owner.request({ type: 'concepts/enrol', name: 'Biscuit', kind: 'pet', context: 'our spaniel', photos }, 120_000));
     owner.close();
   } catch (err) {
     await rt.kill();

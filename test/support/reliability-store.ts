@@ -34,8 +34,6 @@ export async function loadSeeds(file: string): Promise<Seeds> {
   return { face: raw.face.map((b) => base64ToFloat32(b)!), object: raw.object.map((b) => base64ToFloat32(b)!) };
 }
 
-export { seededRandom } from '@familiar/contracts';
-
 /** A real embedding moved by a little noise and renormalised: every view unique, still a realistic vector. */
 export function jitter(v: Float32Array, rand: () => number, amount = 0.05): Float32Array {
   const out = new Float32Array(v.length);

@@ -11,9 +11,9 @@
  */
 import { existsSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { ConceptKind, EmbeddingSpace } from '@familiar/contracts';
+import { seededRandom, type ConceptKind, type EmbeddingSpace } from '@familiar/contracts';
 import { Memory, MEMORY_FILES, type NewConceptView } from '@familiar/memory';
-import { jitter, loadSeeds, memoryOptions, seededRandom, viewsDigest, WRITE_PATHS, type Seeds, type StoreState, type WriterLine, type WritePath } from './reliability-store.ts';
+import { jitter, loadSeeds, memoryOptions, viewsDigest, WRITE_PATHS, type Seeds, type StoreState, type WriterLine, type WritePath } from './reliability-store.ts';
 
 const [dir, focus, seedsFile, seedText] = process.argv.slice(2) as [string, WritePath | 'verify', string, string];
 if (focus !== 'verify' && !WRITE_PATHS.includes(focus)) throw new Error(`unknown write path ${focus}`);

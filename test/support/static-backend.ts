@@ -4,6 +4,7 @@
  * fingerprint, enrolment really decodes the photos. The runtime's end-to-end test runs the real pipeline.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT } from '@familiar/config';
 import { FamiliarError, type Box, type ConceptKind, type ConceptSummary, type Match, type RgbImage, type SceneEvent } from '@familiar/contracts';
@@ -13,6 +14,21 @@ import { StaticMemory } from './static-memory.ts';
 
 export const DATA_DIR = path.resolve(REPO_ROOT, '../shared/data');
 export const dataFile = (rel: string) => path.join(DATA_DIR, rel);
+/** A file of the shared data, base64 (as photos travel in WebSocket commands). */
+export const dataBase64 = async (rel: string) => (await readFile(dataFile(rel))).toString('base64');
+
+/**
+ * Fills `dir` (created here) with a replay camera's frames: the dog walks in for six frames, then only the can is
+ * on the table for six (appeared / moved / left, over and over).
+ */
+export async function makeReplaySequence(dir: string): Promise<void> {
+  await mkdir(dir);
+  const frames = [
+    ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/dog2/${n}.jpg`),
+    ...['02', '03', '04', '05', '02', '03'].map((n) => `dreambooth/can/${n}.jpg`),
+  ];
+  for (const [i, f] of frames.entries()) await symlink(dataFile(f), path.join(dir, `frame-${String(i).padStart(2, '0')}.jpg`));
+}
 
 interface Tile {
   file: string;
@@ -120,8 +136,7 @@ export class StaticBackend extends StaticMemory implements DialogueBackend {
   }
 
   async updateConcept(id: string, patch: { name?: string; context?: string }): Promise<ConceptSummary> {
-    const c = this.concepts.get(id);
-    if (!c) throw new FamiliarError('CONCEPT_NOT_FOUND', `no concept ${id}`);
+    const c = this.concept(id);
     const next = { ...c, ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.context !== undefined ? { context: patch.context } : {}), updatedAt: Date.now() };
     this.concepts.set(id, next);
     return next;

@@ -162,6 +162,11 @@ export function ok<R>(ex: Exchange<R>): R {
   return ex.result.result;
 }
 
+/** The text an ask streamed in its delta events. */
+export function deltaText(ex: Exchange): string {
+  return ex.events.map((e) => (e.kind === 'delta' ? e.text : '')).join('');
+}
+
 export function errorCode(ex: Exchange): string | undefined {
   return ex.result.success ? undefined : ex.result.error.code;
 }

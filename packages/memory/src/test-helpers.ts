@@ -76,13 +76,14 @@ export async function errorCode(fn: Promise<unknown> | (() => unknown)): Promise
 }
 
 /**
- * Mounts a tiny tmpfs at `dir` so tests can hit a real ENOSPC. Returns an unmount function, or
- * undefined where mounting is not permitted (not root, no CAP_SYS_ADMIN), so those tests skip.
+ * Mounts a tiny tmpfs at `dir` so tests can hit a real ENOSPC; `extraOptions` (e.g. `mode=0700`) are appended to
+ * the mount options. Returns an unmount function, or undefined where mounting is not permitted (not root, no
+ * CAP_SYS_ADMIN), so those tests skip.
  */
-export function mountTinyTmpfs(dir: string, sizeKiB: number): (() => void) | undefined {
+export function mountTinyTmpfs(dir: string, sizeKiB: number, extraOptions?: string): (() => void) | undefined {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k${extraOptions ? `,${extraOptions}` : ''}`, 'tmpfs', dir], { stdio: 'ignore' });
   } catch {
     return undefined;
   }
