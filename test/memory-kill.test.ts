@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConceptStore, Memory, SightingsLog } from '@familiar/memory';
+import { eachLine } from './support/familiar-process.ts';
 
 // kill -9 at an arbitrary moment must lose no acknowledged write and never corrupt the store (DESIGN §6).
 
@@ -16,14 +17,9 @@ function runAndKill(mode: string, dir: string, acks: number): Promise<string[]> 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', WRITER, mode, dir], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
-    let buffered = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      buffered += chunk;
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      lines.push(...parts);
+    eachLine(child.stdout, (line) => {
+      lines.push(line);
       if (lines.length >= acks) child.kill('SIGKILL');
     });
     child.stderr.on('data', (chunk: Buffer) => {

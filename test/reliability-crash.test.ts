@@ -8,7 +8,7 @@ import { seededRandom } from '@familiar/contracts';
 import { MEMORY_FILES } from '@familiar/memory';
 import { FamiliarCore } from '@familiar/runtime';
 import { dataFile } from './support/static-backend.ts';
-import { childNodeArgs, exited, MiB, procMemory, waitUntil } from './support/familiar-process.ts';
+import { childNodeArgs, eachLine, exited, MiB, procMemory, waitUntil } from './support/familiar-process.ts';
 import { saveSeeds, WRITE_PATHS, type WriterLine, type WritePath } from './support/reliability-store.ts';
 
 // A robot runs unattended for months: SIGKILL at any instant of any write must lose no acknowledged write, never
@@ -103,15 +103,8 @@ interface Round {
 async function runWriter(dir: string, focus: WritePath | 'verify', seed: number, rand: () => number): Promise<Round> {
   const child = spawn(process.execPath, [...nodeArgs, dir, focus, seedsFile, String(seed)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: WriterLine[] = [];
-  let buffered = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    for (const p of parts) lines.push(JSON.parse(p) as WriterLine);
-  });
+  eachLine(child.stdout, (line) => lines.push(JSON.parse(line) as WriterLine));
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });

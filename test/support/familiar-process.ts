@@ -8,6 +8,7 @@ import { mkdir, symlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '@familiar/config';
 import { freePort } from '../camera-helpers.ts';
@@ -88,6 +89,18 @@ export async function waitUntil(
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${detail()}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Calls `onLine` with each complete line (UTF-8) a child's output stream writes. */
+export function eachLine(stream: Readable, onLine: (line: string) => void): void {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    for (const p of parts) onLine(p);
+  });
 }
 
 export interface CliResult {
