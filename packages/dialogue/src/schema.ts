@@ -148,7 +148,14 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
   // ---- memory beyond identity
   const Limit = (max: number, description: string) => z.number().int().min(1).max(max).optional().describe(description);
   const Text = (max: number) => z.string().min(1).max(max).regex(NO_CONTROL_BUT_LINES, 'must not contain control characters').refine((s) => s.trim().length > 0, 'must not be blank');
-  const Attribute = Name.max(PREFERENCE_MAX).describe('A liked or disliked attribute ("jazz", "warm light").');
+  // Its own string, not Name.max(): zod keeps every max check, so Name's 64 would win over PREFERENCE_MAX.
+  const Attribute = z
+    .string()
+    .min(1)
+    .max(PREFERENCE_MAX)
+    .regex(NO_CONTROL, 'must not contain control characters')
+    .refine((s) => s.trim().length > 0, 'must not be blank')
+    .describe('A liked or disliked attribute ("jazz", "warm light").');
   const UnknownId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/).describe('Unknown visitor id from unknowns/list (unknown-N).');
   const MemoryLastSeen = cmd('memory/last_seen', { concept_id: ConceptId }, 'Where and when a concept was last seen, for how long and with whom (from sightings; no LVLM).');
   const MemorySightings = cmd(

@@ -157,6 +157,7 @@ export class Memory {
           ...common,
           retentionDays: cfg.noteRetentionDays,
           maxRecords: cfg.noteMaxRecords,
+          maxPerSpeaker: cfg.noteMaxPerMember,
           maxTextLength: cfg.noteMaxLength,
           mentionWindowMs: cfg.mentionWindowSeconds * 1000,
           checkConcept: enrolled,
@@ -166,6 +167,7 @@ export class Memory {
         await TriggerStore.open(path.join(root, MEMORY_FILES.triggers), {
           ...common,
           maxTriggers: cfg.triggerMaxCount,
+          maxPerCreator: cfg.triggerMaxPerMember,
           cooldownMs: cfg.triggerCooldownSeconds * 1000,
           retentionDays: cfg.triggerRetentionDays,
           checkConcept: enrolled,
@@ -181,6 +183,7 @@ export class Memory {
           viewsPerGroup: cfg.unknownViewsPerGroup,
           maxGroups: cfg.unknownMaxGroups,
           retentionDays: cfg.unknownRetentionDays,
+          enabled: cfg.unknownVisitorsEnabled,
           visitGapMs: cfg.unknownVisitGapSeconds * 1000,
           ...(faceDim === undefined ? {} : { dim: faceDim }),
         }),

@@ -39,6 +39,8 @@ export interface NewNote {
 export interface NotesOptions {
   retentionDays?: number;
   maxRecords?: number;
+  /** Most notes of one speaker (null speakers count as one); past it that speaker's own oldest note goes. */
+  maxPerSpeaker?: number;
   maxTextLength?: number;
   /** Visits within this many ms of a mention count as "in view at the time". */
   mentionWindowMs?: number;
@@ -105,6 +107,7 @@ export class NotesLog {
   readonly readOnly: boolean;
   readonly #retentionMs: number;
   readonly #maxRecords: number;
+  readonly #maxPerSpeaker: number;
   readonly #maxText: number;
   readonly #windowMs: number;
   readonly #check: ConceptCheck | undefined;
@@ -122,6 +125,7 @@ export class NotesLog {
     this.readOnly = options.readOnly === true;
     this.#retentionMs = (options.retentionDays ?? DEFAULTS.noteRetentionDays) * DAY_MS;
     this.#maxRecords = options.maxRecords ?? DEFAULTS.noteMaxRecords;
+    this.#maxPerSpeaker = options.maxPerSpeaker ?? DEFAULTS.noteMaxPerMember;
     this.#maxText = options.maxTextLength ?? DEFAULTS.noteMaxLength;
     this.#windowMs = options.mentionWindowMs ?? DEFAULTS.mentionWindowSeconds * 1000;
     this.#check = options.checkConcept;
@@ -160,7 +164,7 @@ export class NotesLog {
     return this.#run(async () => {
       await this.#jsonl!.append([note]);
       this.#insert(note);
-      if (this.#enforceCap(note.id) > 0) await this.#compactIfLarge();
+      if (this.#enforceSpeakerQuota(note) + this.#enforceCap(note.id) > 0) await this.#compactIfLarge();
       return copy(note);
     });
   }
@@ -363,6 +367,19 @@ export class NotesLog {
       }
     }
     return n;
+  }
+
+  /**
+   * Drops the speaker's own oldest notes until it has at most maxPerSpeaker (never `note`): one member
+   * adding notes in a loop evicts only their own, not the household's.
+   */
+  #enforceSpeakerQuota(note: Note): number {
+    const mine = [...this.#notes.values()].filter((n) => n.speaker === note.speaker && n.id !== note.id);
+    const excess = mine.length + 1 - this.#maxPerSpeaker;
+    if (excess <= 0) return 0;
+    const oldest = mine.sort((a, b) => a.at - b.at).slice(0, excess);
+    for (const n of oldest) this.#delete(n.id);
+    return oldest.length;
   }
 
   /** Drops the oldest notes until at most maxRecords remain (never `keep`); returns how many. */
