@@ -144,8 +144,11 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
   },
   'preferences/get': {
     role: 'viewer',
-    async run(cmd, { server }) {
+    async run(cmd, ctx) {
+      const { server } = ctx;
       const c = conceptOf(server.backend, cmd.concept_id);
+      // A person's likes are theirs: another member's token may not read them (the control role may).
+      assertSelfOrControl(ctx, c, cmd.type);
       assertPerson(c);
       return { preferences: toWirePreferences(await server.backend.preferences(c.id)) };
     },
