@@ -114,7 +114,7 @@ export class MqttWatch {
 
   static async start(port: number, filters: string[]): Promise<MqttWatch> {
     const args = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-F', '%r %t %x'];
-    for (const f of filters) args.push('-t', f);
+    for (const f of [...filters, 'familiar-test/#']) args.push('-t', f);
     const watch = new MqttWatch(spawn(SUB!, args, { stdio: ['ignore', 'pipe', 'ignore'] }));
     // Subscribed once a message published now comes back: every retained message arrived before it.
     const marker = `familiar-test/marker/${Math.random().toString(36).slice(2)}`;
