@@ -36,6 +36,12 @@ export interface CommandSession {
   /** Scene subscriptions: subscription id → camera filter (undefined = all cameras). */
   readonly subscriptions: Map<number, string | undefined>;
   send(msg: ServerMessage): void;
+  /**
+   * Set by `supported_features`, which only Home Assistant clients send: such a client takes events only on
+   * subscriptions (an event on a plain command's id crashes home-assistant-js-websocket), so its plain `ask`
+   * answers with the result alone; `ask/subscribe` streams.
+   */
+  haClient?: boolean;
 }
 
 /** What a handler may use of the server: built once at start. */
@@ -181,6 +187,8 @@ const coreCommands: CommandHandlers<Exclude<CommandType, keyof typeof memoryComm
       answer(cmd, ctx, ac).then(
         (result) => session.send({ id: cmd.id, type: 'event', event: { kind: 'answer', answer: result } }),
         (err: unknown) => {
+          // Unsubscribed: the client has forgotten this id, and an event on it would only puzzle it.
+          if (unsubscribedAsks.has(ac.signal)) return;
           const e = toFamiliarError(err);
           session.send({ id: cmd.id, type: 'event', event: { kind: 'error', error: { code: e.code, message: e.code === 'INTERNAL' ? 'internal error' : e.message } } });
         },
@@ -190,8 +198,11 @@ const coreCommands: CommandHandlers<Exclude<CommandType, keyof typeof memoryComm
   },
   supported_features: {
     role: 'viewer',
-    // Coalescing is the only feature Home Assistant clients ask for; one message per frame is still valid for them.
-    run: () => null,
+    run(_cmd, { session }) {
+      // Coalescing is the only feature Home Assistant clients ask for; one message per frame is still valid for them.
+      session.haClient = true;
+      return null;
+    },
   },
   unsubscribe_events: {
     role: 'viewer',
@@ -242,18 +253,22 @@ async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { serv
     const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
     return await server.asker.ask(
       { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name },
-      { signal: ac.signal, onDelta: (text) => session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } }) },
+      { signal: ac.signal, onDelta: (text) => (cmd.type === 'ask' && session.haClient ? undefined : session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } })) },
     );
   } finally {
     server.asks.end(session, cmd.id);
   }
 }
 
+/** Asks ended by an unsubscribe (their signals), which send no closing event. */
+const unsubscribedAsks = new WeakSet<AbortSignal>();
+
 /** Ends a scene subscription, or cancels the ask of an ask/subscribe still answering. */
 function unsubscribe(session: CommandSession, id: number): UnsubscribeResult {
   if (session.subscriptions.delete(id)) return { unsubscribed: true };
   const ask = session.asks.get(id);
   if (!ask) throw new FamiliarError('NOT_FOUND', `no subscription ${id}`);
+  unsubscribedAsks.add(ask.signal);
   ask.abort();
   return { unsubscribed: true };
 }

@@ -80,6 +80,8 @@ class Connection {
   lastId = 0;
   alive = true;
   closed = false;
+  /** A Home Assistant client (it sent supported_features): events only on subscriptions. */
+  haClient = false;
   readonly asks = new Map<number, AbortController>();
   /** subscription id → camera filter (undefined = all cameras). */
   readonly subscriptions = new Map<number, string | undefined>();
