@@ -55,8 +55,8 @@ export interface PublisherOptions {
 
 /**
  * The one owner of the `mqtt` client. Callers enqueue and return at once: publishing never waits for the broker,
- * so a slow or dead broker cannot slow the pipeline. The queue is bounded (state topics coalesce, the rest is
- * dropped and counted past `maxQueued`), at most `maxInFlight` messages wait for the broker's acknowledgement,
+ * so a slow or dead broker cannot slow the pipeline. The queue is bounded (state topics coalesce to one message
+ * each; momentary messages past `maxQueued` are dropped and counted), at most `maxInFlight` messages wait for the broker's acknowledgement,
  * and a lost connection is retried with exponential back-off. The last will marks Familiar offline.
  */
 export class Publisher {
@@ -67,6 +67,8 @@ export class Publisher {
   readonly #pending = new Map<string, Outgoing>();
   readonly #inFlight = new Set<number>();
   #seq = 0;
+  /** Momentary messages in #pending (keys starting with m:). */
+  #momentary = 0;
   #state: PublisherState = 'connecting';
   #published = 0;
   #dropped = 0;
@@ -148,20 +150,30 @@ export class Publisher {
   /** Queues a message; returns at once. */
   publish(msg: Outgoing): void {
     if (this.#state === 'stopped') return;
-    const key = msg.coalesce || msg.essential ? `t:${msg.topic}` : `m:${++this.#seq}`;
-    if (!this.#pending.has(key) && !msg.essential && this.#pending.size >= this.#cfg.maxQueued) {
-      this.#dropped++;
-      return;
+    const momentary = !msg.coalesce && !msg.essential;
+    const key = momentary ? `m:${++this.#seq}` : `t:${msg.topic}`;
+    // Only momentary messages (events, replies) count against the bound: state is one message per topic, so
+    // its share is bounded by the number of entities, and dropping it would leave Home Assistant wrong for good.
+    if (momentary) {
+      if (this.#momentary >= this.#cfg.maxQueued) {
+        this.#dropped++;
+        return;
+      }
+      this.#momentary++;
     }
     // Re-inserted at the end: a replaced state goes out after what was queued before it.
-    this.#pending.delete(key);
+    if (!momentary) this.#pending.delete(key);
     this.#pending.set(key, msg);
     this.#pump();
   }
 
   /** Forgets queued messages whose topic starts with `prefix` (a forgotten concept's pending state). */
   discard(prefix: string): void {
-    for (const [key, msg] of this.#pending) if (msg.topic.startsWith(prefix)) this.#pending.delete(key);
+    for (const [key, msg] of this.#pending) if (msg.topic.startsWith(prefix)) this.#take(key);
+  }
+
+  #take(key: string): void {
+    if (this.#pending.delete(key) && key.startsWith('m:')) this.#momentary--;
   }
 
   /** Publishes `offline`, waits briefly for what is in flight, and disconnects. */
@@ -171,6 +183,7 @@ export class Publisher {
     this.#state = 'stopped';
     clearTimeout(this.#retry);
     this.#pending.clear();
+    this.#momentary = 0;
     if (wasConnected) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 2000);
@@ -223,7 +236,7 @@ export class Publisher {
   #pump(): void {
     while (this.#state === 'connected' && this.#inFlight.size < this.#cfg.maxInFlight && this.#pending.size > 0) {
       const [key, msg] = this.#pending.entries().next().value as [string, Outgoing];
-      this.#pending.delete(key);
+      this.#take(key);
       const token = ++this.#seq;
       this.#inFlight.add(token);
       const payload = typeof msg.payload === 'string' ? msg.payload : Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength);

@@ -60,7 +60,7 @@ export const MqttConfig = z
       .min(16)
       .max(100_000)
       .default(1000)
-      .describe('Messages waiting for a slow or absent broker; a newer state replaces a waiting one of the same topic, and past the bound messages are dropped (counted in status).'),
+      .describe('Momentary messages (events, command replies) waiting for a slow or absent broker; past this they are dropped (counted in status). State waits as one message per topic, the newest.'),
     maxInFlight: z.number().int().min(1).max(10_000).default(64).describe('Published messages the broker has not yet acknowledged; further ones wait in the queue.'),
     snapshotIntervalMs: z.number().int().min(1000).max(3_600_000).default(10_000).describe('At most one annotated snapshot per camera this often.'),
     snapshotMaxSide: z.number().int().min(64).max(4096).default(960).describe('Long side of published snapshots, pixels.'),
