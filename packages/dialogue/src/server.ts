@@ -9,6 +9,8 @@ import {
   CLOSE_CODES,
   FamiliarError,
   PROTOCOL_VERSION,
+  HA_API_VERSION,
+  HA_WEBSOCKET_PATH,
   toFamiliarError,
   type ErrorCode,
   type SceneEvent,
@@ -19,7 +21,7 @@ import { DEFAULT_IMAGE_LIMITS, assertLabelFont, type ImageLimits } from '@famili
 import { Asker } from './ask.ts';
 import { AuthFailureLimiter, TokenBucket, TokenVerifier, sha256, type Principal } from './auth.ts';
 import type { DialogueBackend } from './backend.ts';
-import { AskSlots, admitCommand, commandTable, type CommandServices } from './commands.ts';
+import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
 import { toWireReminder } from './memory-wire.ts';
 import { ReminderInbox } from './reminders.ts';
@@ -64,8 +66,21 @@ export interface DialogueServer {
    * others keep their session. Logs one audit line with the token names (never a token).
    */
   reloadTokens(tokens: readonly z.input<typeof AccessTokenConfig>[]): void;
+  /**
+   * A session for a client that is not a WebSocket connection (the MQTT bridge): its commands pass the same
+   * admission (schema, role), rate limit and ask limits as a connection's. Streamed events are not delivered;
+   * `run` resolves with the result.
+   */
+  openSession(principal: Principal): LocalSession;
   /** Closes every connection (1001, asks cancelled) and stops listening. */
   close(): Promise<void>;
+}
+
+export interface LocalSession {
+  /** Runs one command (an object with `type` and `id`, ids increasing); rejects with a FamiliarError. */
+  run(command: Record<string, unknown>): Promise<unknown>;
+  /** Cancels the session's asks in flight. */
+  close(): void;
 }
 
 /** Per-connection state. */
@@ -78,6 +93,8 @@ class Connection {
   lastId = 0;
   alive = true;
   closed = false;
+  /** A Home Assistant client (it sent supported_features): events only on subscriptions. */
+  haClient = false;
   readonly asks = new Map<number, AbortController>();
   /** subscription id → camera filter (undefined = all cameras). */
   readonly subscriptions = new Map<number, string | undefined>();
@@ -238,7 +255,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     conn.tokenDigest = digest;
     // Only now may messages be as large as the configured limit (a frame's length is checked from its header).
     setMaxPayload(conn.ws, cfg.maxMessageBytes);
-    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
+    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ha_version: HA_API_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
   };
 
   const handleCommand = (conn: Connection, msg: unknown) => {
@@ -268,6 +285,28 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         conn.error(id, e.code, e.code === 'INTERNAL' ? 'internal error' : clientSafeMessage(e.message));
       },
     );
+  };
+
+  const openSession = (principal: Principal): LocalSession => {
+    const bucket = new TokenBucket(cfg.commandsPerSecond, cfg.commandBurst);
+    const session: CommandSession = { asks: new Map(), subscriptions: new Map(), send: () => {} };
+    return {
+      async run(command) {
+        if (!bucket.take()) throw new FamiliarError('RATE_LIMITED', `more than ${cfg.commandsPerSecond} commands per second`);
+        const admitted = admitCommand(table, command, principal);
+        if ('code' in admitted) throw new FamiliarError(admitted.code, admitted.message);
+        try {
+          return await admitted.entry.run(admitted.cmd, { server: services, session, principal });
+        } catch (err) {
+          const e = toFamiliarError(err);
+          if (e.code === 'INTERNAL') log({ level: 'error', msg: 'command failed', type: admitted.cmd.type, client: principal.name, error: e.message, stack: (err as Error)?.stack });
+          throw e;
+        }
+      },
+      close() {
+        for (const ac of session.asks.values()) ac.abort();
+      },
+    };
   };
 
   // maxPayload is the pre-auth limit: ws checks each frame's declared length against it from the frame header,
@@ -347,7 +386,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     const addr = remoteAddress(req.socket);
     httpSockets.delete(addr, req.socket);
     if (addressBlocked(blocked, addr)) return reject('403 Forbidden');
-    if ((req.url ?? '/').split('?')[0] !== cfg.path) return reject('404 Not Found');
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== cfg.path && path !== HA_WEBSOCKET_PATH) return reject('404 Not Found');
     if (authenticatedCount >= cfg.maxClients) return reject('503 Service Unavailable');
     if (!unauthenticated.hasRoomFor(addr)) return reject('503 Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
@@ -404,6 +444,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         connectionsClosed: closed,
       });
     },
+    openSession,
     async close() {
       clearInterval(heartbeat);
       unsubscribeBackend();
