@@ -316,7 +316,9 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     maxPayload: MAX_AUTH_MESSAGE_BYTES,
     perMessageDeflate: false,
     clientTracking: false,
-    verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }) => originAllowed(origin, req, cfg),
+    // The callback form, so a refused origin gets 403 (the boolean form answers 401, which means "log in").
+    verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }, done: (ok: boolean, status?: number) => void) =>
+      originAllowed(origin, req, cfg) ? done(true) : done(false, 403),
   });
 
   const onConnection = (ws: WebSocket, req: IncomingMessage) => {
@@ -375,7 +377,11 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const httpSockets = new AddressSlots<Socket>(cfg.maxHttpConnections, cfg.maxHttpConnections);
   http.on(cfg.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     const addr = remoteAddress(socket);
-    if (!httpSockets.add(addr, socket, (victim) => victim.destroy())) return void socket.destroy();
+    const evict = (victim: Socket) => {
+      httpSockets.delete(remoteAddress(victim), victim);
+      victim.destroy();
+    };
+    if (!httpSockets.add(addr, socket, evict)) return void socket.destroy();
     socket.once('close', () => httpSockets.delete(addr, socket));
   });
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
