@@ -92,12 +92,22 @@ function config(garden: string): string {
   ].join('\n');
 }
 
-type SceneEvt = { change?: string; name?: string | null };
-
-async function waitForScene(client: TestClient, names: string[], what: string, familiar: FamiliarProcess): Promise<void> {
-  const sub = ok(await client.request<{ subscription: number }>({ type: 'scene/subscribe' })).subscription;
-  const seen = () => new Set(client.messages.filter((m) => m.type === 'event' && m.id === sub).map((m) => ((m as { event: SceneEvt }).event.name ?? '')));
-  await waitUntil(() => names.every((n) => seen().has(n)), 240_000, what, () => `seen ${[...seen()].join(', ')}; ${familiar.stderr().slice(-600)}`, 200);
+/** Waits until each camera's snapshot shows its member (polled: a still scene sends its events only once, maybe before we listen). */
+async function waitForScene(client: TestClient, expected: Record<string, string>, what: string, familiar: FamiliarProcess): Promise<void> {
+  const seen = new Map<string, string[]>();
+  await waitUntil(
+    async () => {
+      for (const camera of Object.keys(expected)) {
+        const ex = await client.request<{ entities: { name: string | null }[] }>({ type: 'camera/snapshot', camera_id: camera }, 60_000);
+        seen.set(camera, ex.result.success ? ex.result.result.entities.map((e) => e.name ?? '?') : []);
+      }
+      return Object.entries(expected).every(([camera, name]) => seen.get(camera)!.includes(name));
+    },
+    300_000,
+    what,
+    () => `seen ${JSON.stringify(Object.fromEntries(seen))}; ${familiar.stderr().slice(-600)}`,
+    1000,
+  );
 }
 
 export async function runQuestionSet(dir: string, log: (line: string) => void = () => {}): Promise<QuestionReport> {
@@ -114,7 +124,7 @@ export async function runQuestionSet(dir: string, log: (line: string) => void = 
       ok(await client.request({ type: 'concepts/enrol', name: m.name, kind: m.kind, context: m.context, photos }, 180_000));
       log(`enrolled ${m.name}`);
     }
-    await waitForScene(client, ['Billy', 'Mochi', 'Anna', 'Tom'], 'the household in view (phase 1)', familiar);
+    await waitForScene(client, { living: 'Billy', kitchen: 'Mochi', hall: 'Anna', garden: 'Tom' }, 'the household in view (phase 1)', familiar);
     client.ws.close();
   } finally {
     await familiar.stop();
@@ -125,7 +135,7 @@ export async function runQuestionSet(dir: string, log: (line: string) => void = 
   familiar = await startFamiliar({ configFile, store, timeoutMs: 120_000 });
   try {
     const client = await TestClient.connect(familiar.url, TOKEN);
-    await waitForScene(client, ['Billy', 'Mochi', 'Anna'], 'the household in view (phase 2)', familiar);
+    await waitForScene(client, { living: 'Billy', kitchen: 'Mochi', hall: 'Anna' }, 'the household in view (phase 2)', familiar);
     const concepts = ok(await client.request<{ concepts: { id: string; name: string }[] }>({ type: 'concepts/list' })).concepts;
     const id = (name: string) => concepts.find((c) => c.name === name)!.id;
     ok(await client.request({ type: 'preferences/set', concept_id: id('Anna'), likes: ['jazz', 'the piano'], dislikes: ['mushrooms'] }));
