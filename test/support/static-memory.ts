@@ -21,7 +21,7 @@ import type {
   View,
 } from '@familiar/dialogue';
 import { decodeImage } from '@familiar/image';
-import { extractPreferences, mentionedIds, parseTriggerRequest } from '@familiar/memory';
+import { extractPreferences, mentionedIds, parseTriggerRequest } from '@familiar/language';
 
 /** How far around a note's time a visit counts as "then". */
 const MENTION_WINDOW_MS = 60_000;

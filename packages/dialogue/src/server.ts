@@ -18,7 +18,9 @@ import {
 } from '@familiar/contracts';
 import { LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
 import { DEFAULT_IMAGE_LIMITS, assertLabelFont, decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
+import { loadMessages } from '@familiar/language';
 import { Asker } from './ask.ts';
+import { ConversationStore } from './conversations.ts';
 import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
 import type { DialogueBackend, Snapshot } from './backend.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
@@ -166,6 +168,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     captionFirst: lvlmCfg.captionFirst,
     reminders,
     log,
+    messages: loadMessages(cfg.language),
+    conversations: new ConversationStore({ maxTurns: cfg.conversationMaxTurns, maxBytes: cfg.conversationMaxBytes, idleMs: cfg.conversationIdleMs, maxConversations: cfg.maxConversations }),
   });
   const schemas = commandSchemas({
     maxQuestionChars: cfg.maxQuestionChars,
@@ -265,9 +269,12 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       }
       case 'concepts/update':
         return { concept: toWireConcept(await backend.updateConcept(cmd.concept_id, { name: cmd.name?.trim(), context: cmd.context })) };
-      case 'concepts/forget':
+      case 'concepts/forget': {
+        const names = backend.listConcepts().filter((c) => c.id === cmd.concept_id).map((c) => c.name);
         await backend.forget(cmd.concept_id);
+        asker.forgetConcept(cmd.concept_id, names);
         return { concept_id: cmd.concept_id };
+      }
       case 'ask': {
         if (conn.asks.size >= cfg.maxConcurrentAsksPerClient) throw new FamiliarError('RATE_LIMITED', `at most ${cfg.maxConcurrentAsksPerClient} asks in flight per connection`);
         if (asksInFlight >= cfg.maxConcurrentAsks) throw new FamiliarError('RATE_LIMITED', 'the server is answering too many questions; try again shortly');
@@ -277,7 +284,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         try {
           const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, imageLimits), { limits: imageLimits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
           return await asker.ask(
-            { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? conn.principal?.member, mode: cmd.mode, client: conn.principal?.name },
+            { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? conn.principal?.member, mode: cmd.mode, client: conn.principal?.name, conversationId: cmd.conversation_id },
             { signal: ac.signal, onDelta: (text) => conn.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } }) },
           );
         } finally {

@@ -4,7 +4,7 @@ import { FamiliarError } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
-import { foldText, mentionsAny, redactNames } from './mentions.ts';
+import { foldText, mentionsAny, redactNames } from '@familiar/language';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
 
 /** An instruction to say something when a concept appears (CoViP: "if Grandma shows up, remind me to call the doctor"). */

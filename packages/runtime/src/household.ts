@@ -1,6 +1,7 @@
 import { FamiliarError, type Box, type ConceptSummary, type Sighting } from '@familiar/contracts';
 import type { MentionRecallInfo, NoteInfo, PreferencesInfo, SightingInfo, TriggerInfo, TriggerRequest, UnknownInfo } from '@familiar/dialogue';
-import { mentionedIds, parseTriggerRequest, type Memory, type Trigger } from '@familiar/memory';
+import { mentionedIds, parseTriggerRequest } from '@familiar/language';
+import type { Memory, Trigger } from '@familiar/memory';
 import type { FamiliarCore } from './core.ts';
 
 /**

@@ -15,7 +15,7 @@ import type { AccessTokenConfig, CameraConfig, ResolvedConfig } from '@familiar/
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
 import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type MemoryBackend, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
-import { extractPreferences } from '@familiar/memory';
+import { extractPreferences } from '@familiar/language';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient } from './engine-client.ts';
 import type { FrameResult } from './engine.ts';
