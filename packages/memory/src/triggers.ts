@@ -159,6 +159,20 @@ export class TriggerStore {
     return { ...trigger };
   }
 
+  /**
+   * The active trigger a new one would repeat: same concept, room, once/every and creator, and the same message
+   * up to case, accents and spacing. Callers return it instead of adding a second that would fire alongside.
+   */
+  duplicateOf(input: Pick<NewTrigger, 'conceptId' | 'message' | 'createdBy' | 'room' | 'once'>): Trigger | undefined {
+    const fold = (s: string | undefined) => (s === undefined ? '' : foldText(s).replace(/[\s.!]+/g, ' ').trim());
+    const once = input.once ?? true;
+    for (const t of this.#triggers.values()) {
+      if (t.conceptId !== input.conceptId || t.once !== once || fold(t.room) !== fold(input.room)) continue;
+      if (fold(t.createdBy) === fold(input.createdBy) && fold(t.message) === fold(input.message)) return { ...t };
+    }
+    return undefined;
+  }
+
   get(id: string): Trigger | undefined {
     const t = this.#triggers.get(id);
     return t === undefined ? undefined : { ...t };
