@@ -195,7 +195,7 @@ export class Asker {
       }
       case 'where':
       case 'last_seen':
-        if (named.length > 0) return this.memoryAnswer(ctx, await this.house.where(named, scenes, ctx.now), {});
+        if (named.length > 0) return this.memoryAnswer(ctx, await this.house.where(named, scenes, ctx.now, u.yesNo === true), {});
         break;
       case 'presence':
         if (named.length > 0 && !this.options.lvlm) return this.memoryAnswer(ctx, await this.house.presence(named, u, scenes, ctx.now), {});

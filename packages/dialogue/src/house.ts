@@ -70,11 +70,17 @@ export class HouseAnswers {
   }
 
   /** "Where is Billy?": the camera that sees it now, else where it was last seen. */
-  async where(concepts: readonly ConceptSummary[], scenes: readonly CameraScene[], now: number): Promise<string> {
+  async where(concepts: readonly ConceptSummary[], scenes: readonly CameraScene[], now: number, yesNo = false): Promise<string> {
     const parts: string[] = [];
     for (const c of concepts) {
       const w = HouseAnswers.find(scenes, c.id);
-      parts.push(w ? this.here(c, w) : await this.absent(c, now, 'house.absent'));
+      if (w) parts.push(`${yesNo ? `${this.m.t('yes')} ` : ''}${this.here(c, w)}`);
+      else if (!yesNo) parts.push(await this.absent(c, now, 'house.absent'));
+      else {
+        // "Have you seen Tom?": yes with the last sighting, or no.
+        const visit = await this.lastVisit(c.id);
+        parts.push(visit ? `${this.m.t('yes')} ${lastSawSentence(c.name, visit, now, this.m)}` : this.m.t('seen.never', { name: safeName(c.name) }));
+      }
     }
     return parts.join(' ');
   }

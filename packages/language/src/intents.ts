@@ -28,6 +28,8 @@ export interface Understanding {
   kind?: ConceptKind;
   /** count: only who is in view now ("how many people are home right now"). */
   now?: boolean;
+  /** "Have you seen Tom?", "is Billy here?": the answer starts with yes or no. */
+  yesNo?: boolean;
   /** "and Mochi?", "what about Anna?": only a name, to be read like the previous question. */
   elliptic?: boolean;
   /** The sentence with polite openings removed ("could you please remind me…" → "remind me…"). */
@@ -63,7 +65,7 @@ const NOTES = /\bwhat\s+(?:did|has|have)\s+\S+\s+(?:say|said|told\s+you)\s+about
 const ROSTER = /\bwho\s+lives?\s+here\b|\bwho\s+(?:all\s+)?do\s+you\s+know\b|\bwho(?:'s|\s+is|\s+are)\s+in\s+(?:the|our|my|this)\s+(?:family|household|house\s*hold)\b|\bwhat\s+(?:pets|animals|people|objects|things)\s+do\s+(?:we|you|i)\s+(?:have|know)\b|\bwho\s+(?:is|are)\s+(?:the\s+)?(?:family|household)\b|\blist\s+(?:everyone|everybody|the\s+household)\b/i;
 const ABOUT = /^(?:tell\s+me\s+about|who\s+(?:is|'s)|who's|what\s+(?:is|'s)|what's)\s+/i;
 const WHERE = /\bwhere\b/i;
-const PRESENCE = /^(?:is|are|isn't|aren't)\b|\b(?:can|do)\s+you\s+see\b|\bis\s+\S+(?:\s+\S+)?\s+(?:here|home|around|in|on|at|back|awake)\b/i;
+const PRESENCE = /^(?:is|are|isn't|aren't|see|spot)\b|\b(?:can|do)\s+you\s+see\b|\bis\s+\S+(?:\s+\S+)?\s+(?:here|home|around|in|on|at|back|awake)\b/i;
 const VIEW = /\bwhat\s+(?:do|can)\s+you\s+see\b|\bwhat(?:'s|\s+is)\s+(?:happening|going\s+on)\b|\bdescribe\b|\bwhat\s+(?:is|are|'s)\s+\S+(?:\s+\S+)?\s+doing\b|\bwhat(?:'s|\s+is)\s+(?:on|in)\s+(?:the\s+|this\s+)?(?:picture|image|photo|camera|screen|view)\b|\bwho\s+(?:is|'s|are)\s+(?:here|there|in\s+view|in\s+(?:the\s+|this\s+)?(?:picture|image|photo|view))\b|\bwho\s+do\s+you\s+see\b/i;
 const ROOM_ASK = /\b(?:who|what|anyone|anybody|anything|someone|somebody|describe|see|happening)\b/i;
 const IN_PLACE = /\b(?:in|into|inside)\s+(?:the|our|my)\s+([\p{L}][\p{L}' -]{1,30}?)\s*(?:right\s+now|now|today|at\s+the\s+moment)?\s*[?.!]*$/iu;
@@ -114,6 +116,13 @@ export function isLastMentionQuestion(text: string): boolean {
   return text.length <= MAX_INPUT && MENTION.test(text) && LAST.test(text);
 }
 
+/** "Billy", "Anna and Tom?": nothing but enrolled names (and "and", "the"). */
+function onlyNames(text: string, concepts: readonly NamedConcept[]): boolean {
+  let rest = text;
+  for (const m of extractMentions(text, concepts).reverse()) rest = rest.slice(0, m.start) + rest.slice(m.end);
+  return rest.replace(/['’]s\b/g, '').replace(/\b(?:and|the|our|my)\b/gi, '').replace(/[\s?.!,]+/g, '') === '';
+}
+
 function isQuestion(s: string): boolean {
   return /\?\s*$/.test(s) || QUESTION_START.test(s);
 }
@@ -135,7 +144,7 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
   if (CANCEL.test(core)) return set('cancel_reminder');
   if (isReminderRequest(raw) || parseTriggerRequest(raw, ctx.concepts, { rooms }) !== null) return set('remind');
   if (REMINDERS.test(core) && isQuestion(core)) return set('reminders');
-  if (named && LAST_SEEN.test(core)) return set('last_seen');
+  if (named && LAST_SEEN.test(core)) return set('last_seen', { yesNo: /^(?:have|has|did)\b/i.test(core) });
   if (COUNT.test(core)) {
     const kind = kindOf(core);
     const now = COUNT_NOW.test(core) && !/\b(?:live|lives|living|do\s+we\s+have|do\s+you\s+know)\b/i.test(core);
@@ -155,7 +164,7 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
   if (named && WHERE.test(core)) return set('where');
   if (named && PRESENCE.test(core)) return set('presence');
   if (named && /\bdoing\b/i.test(core)) return set('view');
-  if (named && ABOUT.test(core)) return set('roster');
+  if (named && ABOUT.test(core) && onlyNames(core.replace(ABOUT, ''), ctx.concepts)) return set('roster');
   if (!named && (roomHit !== undefined || IN_PLACE.test(core)) && ROOM_ASK.test(core)) {
     if (roomHit === undefined) {
       const place = IN_PLACE.exec(core)?.[1]?.trim().toLowerCase();
