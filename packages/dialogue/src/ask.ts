@@ -195,7 +195,10 @@ export class Asker {
       }
       case 'where':
       case 'last_seen':
-        if (named.length > 0) return this.memoryAnswer(ctx, await this.house.where(named, scenes, ctx.now, u.yesNo === true), {});
+        if (named.length > 0) {
+          const text = await this.house.where(named, scenes, ctx.now, u.yesNo === true);
+          return this.memoryAnswer(ctx, text, { not_in_view: await this.notInView(named, scenes) });
+        }
         break;
       case 'presence':
         if (named.length > 0 && !this.options.lvlm) return this.memoryAnswer(ctx, await this.house.presence(named, u, scenes, ctx.now), {});
@@ -220,6 +223,17 @@ export class Asker {
         break;
     }
     return this.answerView(req, ctx, signal, this.cameraFor(req, ctx, scenes));
+  }
+
+  /** The named concepts no camera sees now, with their last visit (AskResult.not_in_view). */
+  private async notInView(named: readonly ConceptSummary[], scenes: readonly CameraScene[]): Promise<AskResult['not_in_view']> {
+    const absent = named.filter((c) => !HouseAnswers.find(scenes, c.id));
+    return Promise.all(
+      absent.map(async (c) => {
+        const visit = await this.house.lastVisit(c.id);
+        return { concept_id: c.id, name: c.name, last_seen: visit ? toWireLastVisit(visit) : null };
+      }),
+    );
   }
 
   /** The camera a question is about: the one asked, else one that sees a named concept, else one in the named room. */

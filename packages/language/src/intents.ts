@@ -69,7 +69,7 @@ const PRESENCE = /^(?:is|are|isn't|aren't|see|spot)\b|\b(?:can|do)\s+you\s+see\b
 const VIEW = /\bwhat\s+(?:do|can)\s+you\s+see\b|\bwhat(?:'s|\s+is)\s+(?:happening|going\s+on)\b|\bdescribe\b|\bwhat\s+(?:is|are|'s)\s+\S+(?:\s+\S+)?\s+doing\b|\bwhat(?:'s|\s+is)\s+(?:on|in)\s+(?:the\s+|this\s+)?(?:picture|image|photo|camera|screen|view)\b|\bwho\s+(?:is|'s|are)\s+(?:here|there|in\s+view|in\s+(?:the\s+|this\s+)?(?:picture|image|photo|view))\b|\bwho\s+do\s+you\s+see\b/i;
 const ROOM_ASK = /\b(?:who|what|anyone|anybody|anything|someone|somebody|describe|see|happening)\b/i;
 const IN_PLACE = /\b(?:in|into|inside)\s+(?:the|our|my)\s+([\p{L}][\p{L}' -]{1,30}?)\s*(?:right\s+now|now|today|at\s+the\s+moment)?\s*[?.!]*$/iu;
-const NOT_PLACES = new Set(['family', 'household', 'picture', 'image', 'photo', 'view', 'house', 'home', 'world', 'morning', 'evening', 'afternoon']);
+const NOT_PLACES = new Set(['room', 'rooms', 'family', 'household', 'picture', 'image', 'photo', 'view', 'house', 'home', 'world', 'morning', 'evening', 'afternoon']);
 const QUESTION_START = /^(?:who|whom|whose|what|when|where|why|how|which|is|are|was|were|do|does|did|can|could|would|will|has|have|had|should|shall|may|any|anything|anyone|anybody|tell|show|describe|list|let)\b/i;
 const ELLIPTIC = /^(?:and|what\s+about|how\s+about|and\s+what\s+about)\s+/i;
 
