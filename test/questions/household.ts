@@ -21,6 +21,8 @@ export interface Question {
   forbid?: string[];
   /** Asked in the conversation the question with this id started. */
   conversation?: string;
+  /** Asked by this member's token instead of Sam's. */
+  as?: 'Anna';
 }
 
 export interface QuestionOutcome {
@@ -43,6 +45,7 @@ export interface QuestionReport {
 }
 
 const TOKEN = 'question-set-token-0123456789';
+const ANNA_TOKEN = 'question-set-anna-token-0123456789';
 
 export async function loadQuestions(): Promise<Question[]> {
   const file = path.join(import.meta.dirname, 'questions.json');
@@ -86,6 +89,7 @@ function config(garden: string): string {
     '  commandsPerSecond: 1000',
     '  tokens:',
     `    - { name: sam-phone, role: control, token: ${TOKEN}, member: Sam }`,
+    `    - { name: anna-tablet, role: viewer, token: ${ANNA_TOKEN}, member: Anna }`,
     'cameras:',
     cam('living', 'living room', 'myvlm/billy_dog/billy_dog_1.jpg'),
     cam('kitchen', 'kitchen', 'myvlm/my_cat/my_cat_2.jpeg'),
@@ -143,12 +147,13 @@ export async function runQuestionSet(dir: string, log: (line: string) => void = 
     ok(await client.request({ type: 'preferences/set', concept_id: id('Anna'), likes: ['jazz', 'the piano'], dislikes: ['mushrooms'] }));
     ok(await client.request({ type: 'preferences/set', concept_id: id('Tom'), likes: ['football'], dislikes: [] }));
 
+    const anna = await TestClient.connect(familiar.url, ANNA_TOKEN);
     const questions = await loadQuestions();
     const conversations = new Map<string, string>();
     const outcomes: QuestionOutcome[] = [];
     for (const q of questions) {
       const conversation = q.conversation ? conversations.get(q.conversation) : undefined;
-      const ex = await client.request<{ answer: string; intent?: string; conversation_id?: string }>(
+      const ex = await (q.as === 'Anna' ? anna : client).request<{ answer: string; intent?: string; conversation_id?: string }>(
         { type: 'ask', question: q.question, ...(conversation && { conversation_id: conversation }) },
         120_000,
       );
@@ -161,6 +166,7 @@ export async function runQuestionSet(dir: string, log: (line: string) => void = 
       log(`${correct ? 'ok  ' : 'FAIL'} ${q.id}: ${q.question} -> ${answer}${why.length ? ` [${why.join('; ')}]` : ''}`);
     }
     client.ws.close();
+    anna.ws.close();
     const byKind: QuestionReport['byKind'] = {};
     for (const o of outcomes) {
       const k = (byKind[o.kind] ??= { total: 0, correct: 0 });
