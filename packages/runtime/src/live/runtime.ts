@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -11,11 +12,12 @@ import {
   type SceneEvent,
   type SceneTrack,
 } from '@familiar/contracts';
-import type { AccessTokenConfig, CameraConfig, ResolvedConfig } from '@familiar/config';
+import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
 import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type MemoryBackend, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
 import { extractPreferences } from '@familiar/language';
+import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient } from './engine-client.ts';
 import type { FrameResult } from './engine.ts';
@@ -57,6 +59,8 @@ export interface CameraStatus {
 }
 
 const FPS_WINDOW = 20;
+/** Familiar's version, as Home Assistant shows it on the device. */
+const FAMILIAR_VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** Decoded size of a camera frame handed to the dialogue service (LVLMs downscale anyway). */
 const VIEW_MAX_SIDE = 1280;
 
@@ -80,6 +84,8 @@ export class Runtime {
   readonly startedAt = Date.now();
   #concepts: ConceptSummary[];
   #server: DialogueServer | null = null;
+  #mqtt: MqttBridge | null = null;
+  readonly #conceptListeners = new Set<() => void>();
   #devToken: string | null = null;
 
   private constructor(config: ResolvedConfig, engine: EngineClient, concepts: ConceptSummary[], log: RuntimeLog) {
@@ -89,7 +95,7 @@ export class Runtime {
     this.#log = log;
     engine.on('crashed', (err) => log('error', 'engine worker crashed; restarting', { code: err.code, message: err.message }));
     engine.on('restarted', (list) => {
-      this.#concepts = list;
+      this.#setConcepts(list);
       log('info', 'engine worker restarted');
     });
   }
@@ -104,6 +110,7 @@ export class Runtime {
       for (const [id, s] of Object.entries(await engine.call('lastSeenAll'))) rt.#lastSeen.set(id, { cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box });
       for (const cam of config.cameras) rt.#startCamera(cam);
       if (options.serve !== false) await rt.#serve(options.httpHandler);
+      if (config.mqtt.url) rt.#startMqtt();
     } catch (err) {
       await rt.stop();
       throw err;
@@ -144,6 +151,29 @@ export class Runtime {
       ...(httpHandler && { httpHandler }),
       log: (e) => this.#log(e.level, e.msg, e),
     });
+  }
+
+  /** The Home Assistant bridge; its commands run through the dialogue service's rules as the configured role. */
+  #startMqtt(): void {
+    const cfg = this.config.mqtt;
+    const session = this.#server?.openSession({ name: 'mqtt', role: cfg.commandRole, member: cfg.commandMember ?? undefined });
+    this.#mqtt = new MqttBridge({
+      config: cfg,
+      host: this.backend,
+      cameras: this.config.cameras.map((c) => ({ id: c.id, room: c.room })),
+      onConceptsChanged: (listener) => {
+        this.#conceptListeners.add(listener);
+        return () => this.#conceptListeners.delete(listener);
+      },
+      ...(session && { runCommand: (command: Record<string, unknown>) => session.run(command) }),
+      swVersion: FAMILIAR_VERSION,
+      log: (level, msg, fields) => this.#log(level, msg, fields),
+    });
+  }
+
+  #setConcepts(list: ConceptSummary[]): void {
+    this.#concepts = list;
+    for (const l of this.#conceptListeners) this.#call(l, undefined);
   }
 
   async #loadOrCreateDevToken(): Promise<string> {
@@ -300,18 +330,18 @@ export class Runtime {
       const res = isEnrolFromPhotos(req)
         ? await this.#engine.call('enrol', { name: req.name, kind: req.kind, context: req.context, photos: req.photos.map((bytes, i) => ({ bytes, origin: `upload-${i + 1}` })) })
         : await this.#engine.call('enrolFromImage', { name: req.name, kind: req.kind, context: req.context, image: await this.#cameraCrop(req.cameraId, req.box), origin: `camera:${req.cameraId}` });
-      this.#concepts = await this.#engine.call('list');
+      this.#setConcepts(await this.#engine.call('list'));
       return res.concept;
     },
     updateConcept: async (id, patch) => {
       const clean = { ...(patch.name !== undefined && { name: patch.name }), ...(patch.context !== undefined && { context: patch.context }) };
       const c = await this.#engine.call('update', id, clean);
-      this.#concepts = await this.#engine.call('list');
+      this.#setConcepts(await this.#engine.call('list'));
       return c;
     },
     forget: async (id) => {
       await this.#engine.call('forget', id);
-      this.#concepts = await this.#engine.call('list');
+      this.#setConcepts(await this.#engine.call('list'));
       this.#lastSeen.delete(id);
     },
     currentView: async (cameraId) => {
@@ -361,13 +391,13 @@ export class Runtime {
       const jpeg = req.image ?? this.#camera(req.cameraId).latest?.jpeg;
       if (!jpeg) throw new FamiliarError('NOT_FOUND', `camera ${req.cameraId ?? '(default)'} has no frame yet`);
       const res = await this.#engine.call('correct', { conceptId: req.conceptId, verdict: req.verdict, jpeg, ...(req.box && { box: req.box }) });
-      this.#concepts = await this.#engine.call('list');
+      this.#setConcepts(await this.#engine.call('list'));
       return res;
     },
     unknowns: () => this.#engine.call('unknowns'),
     nameUnknown: async (id, req) => {
       const c = await this.#engine.call('nameUnknown', id, req);
-      this.#concepts = await this.#engine.call('list');
+      this.#setConcepts(await this.#engine.call('list'));
       return c;
     },
     dismissUnknown: (id) => this.#engine.call('dismissUnknown', id),
@@ -379,6 +409,7 @@ export class Runtime {
       engineQueue: this.#engine.pending,
       profile: this.config.device.profile,
       lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
+      mqtt: this.#mqtt?.status() ?? null,
     }),
   };
 
@@ -421,6 +452,8 @@ export class Runtime {
     for (const cam of this.#cameras.values()) cam.mailbox.close();
     await Promise.allSettled([...this.#cameras.values()].map((c) => c.source.stop()));
     await Promise.allSettled(this.#loops);
+    // Before the service: the bridge marks Familiar offline while its connection is still there.
+    await this.#mqtt?.stop();
     await this.#server?.close();
     // Closing the engine ends open visits and flushes memory in the worker.
     await this.#engine.close();
