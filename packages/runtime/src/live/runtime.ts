@@ -14,7 +14,7 @@ import {
 } from '@familiar/contracts';
 import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
-import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type MemoryBackend, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
+import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type LocalSession, type MemoryBackend, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
 import { extractPreferences } from '@familiar/language';
 import { MqttBridge } from '@familiar/mqtt';
@@ -85,6 +85,7 @@ export class Runtime {
   #concepts: ConceptSummary[];
   #server: DialogueServer | null = null;
   #mqtt: MqttBridge | null = null;
+  #mqttSession: LocalSession | null = null;
   readonly #conceptListeners = new Set<() => void>();
   #devToken: string | null = null;
 
@@ -157,6 +158,7 @@ export class Runtime {
   #startMqtt(): void {
     const cfg = this.config.mqtt;
     const session = this.#server?.openSession({ name: 'mqtt', role: cfg.commandRole, member: cfg.commandMember ?? undefined });
+    this.#mqttSession = session ?? null;
     this.#mqtt = new MqttBridge({
       config: cfg,
       host: this.backend,
@@ -454,6 +456,7 @@ export class Runtime {
     await Promise.allSettled(this.#loops);
     // Before the service: the bridge marks Familiar offline while its connection is still there.
     await this.#mqtt?.stop();
+    this.#mqttSession?.close();
     await this.#server?.close();
     // Closing the engine ends open visits and flushes memory in the worker.
     await this.#engine.close();
