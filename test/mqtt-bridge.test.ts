@@ -149,13 +149,15 @@ describe.skipIf(MOSQUITTO_MISSING !== null)(`Home Assistant over MQTT (real mosq
   });
 
   it('answers an ask sent as an MQTT 5 request (response topic, correlation data) like a WebSocket ask, and a reminder sent MQTT 3.1.1-style', async () => {
-    const answer = JSON.parse(await request(broker.port, `${PREFIX}/command/ask`, JSON.stringify({ question: 'Where is Rex?', camera_id: 'kitchen' }), 'ha/answers')) as {
+    const answer = JSON.parse(await request(broker.port, `${PREFIX}/command/ask`, JSON.stringify({ question: 'Where is Rex?', camera_id: 'kitchen' }), 'ha/answers', 'ask-42')) as {
       success: boolean;
       result: { answer: string; source: string };
     };
     expect(answer.success).toBe(true);
     expect(answer.result.source).toBe('grounded');
     expect(answer.result.answer).toMatch(/Rex|kitchen/);
+    // The reply carried the request's correlation data back (seen by the watcher, which also listens on ha/#).
+    await watch.waitFor('the correlated reply', (ms) => ms.some((m) => m.topic === 'ha/answers' && m.correlation === 'ask-42'), 15_000);
     // The same question over the WebSocket gets the same kind of answer.
     const ws = ok(await owner.request<{ source: string }>({ type: 'ask', question: 'Where is Rex?', camera_id: 'kitchen' }, 60_000));
     expect(ws.source).toBe(answer.result.source);
@@ -236,8 +238,10 @@ describe.skipIf(MOSQUITTO_MISSING !== null)(`Home Assistant over MQTT (real mosq
     }
   });
 
-  it('marks itself offline when it stops', async () => {
-    expect(await familiar.stop()).toBe(0);
-    await watch.waitFor('offline', () => watch.latest(`${PREFIX}/availability`) === 'offline', 30_000);
+  it('is marked offline by its last will when it dies without a goodbye', async () => {
+    expect(watch.latest(`${PREFIX}/availability`)).toBe('online');
+    await familiar.kill();
+    // The connection ends without a DISCONNECT, so the broker publishes the will.
+    await watch.waitFor('the last will', () => watch.latest(`${PREFIX}/availability`) === 'offline', 30_000);
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FamiliarError, type ConceptSummary, type SceneEvent } from '@familiar/contracts';
 import { MqttBridge, type BridgeHost } from '@familiar/mqtt';
 import { waitUntil } from './support/familiar-process.ts';
-import { Mosquitto, MOSQUITTO_MISSING, MqttWatch } from './support/mosquitto.ts';
+import { Mosquitto, MOSQUITTO_MISSING, MqttWatch, publish } from './support/mosquitto.ts';
 
 /** The few things the bridge reads of Familiar, driven by the test instead of a camera. */
 class DrivenHost implements BridgeHost {
@@ -92,8 +92,39 @@ describe.skipIf(MOSQUITTO_MISSING !== null)(`MqttBridge with a hung broker${MOSQ
       await watch.waitFor('the people counts', () => watch.latest('fq/camera/hall/person_count') === '0' && watch.latest('fq/camera/yard/person_count') === '1', 30_000);
       await waitUntil(() => bridge.status().queued === 0, 30_000, 'the queue to drain');
       expect(bridge.status().state).toBe('connected');
+      // A clean stop says goodbye on the availability topic (the last will covers the other kind).
+      await bridge.stop();
+      await watch.waitFor('offline', () => watch.latest('fq/availability') === 'offline', 15_000);
     } finally {
       await watch.stop();
+    }
+  });
+
+  it('listens only on the command topics mqtt.commands names', async () => {
+    const ran: Record<string, unknown>[] = [];
+    const only = new MqttBridge({
+      config: { url: broker.url, topicPrefix: 'fc', commands: ['ask'], clientId: 'familiar-commands' },
+      host,
+      cameras: [],
+      onConceptsChanged: () => () => {},
+      runCommand: async (command) => {
+        ran.push(command);
+        return { answer: 'nobody is in view' };
+      },
+    });
+    const watch = await MqttWatch.start(broker.port, ['fc/#']);
+    try {
+      await waitUntil(() => only.status().state === 'connected', 15_000, 'the bridge to connect');
+      await publish(broker.port, 'fc/command/reminder', 'if Grandma shows up remind me to call the doctor');
+      await publish(broker.port, 'fc/command/ask', 'Who is there?');
+      await watch.waitFor('the answer', () => watch.latest('fc/response/ask') !== undefined, 15_000);
+      expect(JSON.parse(watch.latest('fc/response/ask')!)).toEqual({ success: true, result: { answer: 'nobody is in view' } });
+      // The reminder went to a topic nobody listens on: no command ran for it, no reply.
+      expect(ran).toEqual([{ question: 'Who is there?', type: 'ask', id: 1 }]);
+      expect(watch.latest('fc/response/reminder')).toBeUndefined();
+    } finally {
+      await watch.stop();
+      await only.stop();
     }
   });
 });

@@ -96,6 +96,8 @@ export interface Seen {
   payload: Buffer;
   /** Delivered because it was retained when the watcher subscribed. */
   retained: boolean;
+  /** MQTT 5 correlation data ('' when none). */
+  correlation: string;
 }
 
 /** Subscribes like Home Assistant (`#` under the given filters) and keeps every message and the latest per topic. */
@@ -106,14 +108,14 @@ export class MqttWatch {
   private constructor(proc: ChildProcess) {
     this.#proc = proc;
     eachLine(proc.stdout!, (line) => {
-      // Format '%r %t %x': retained flag, topic (no spaces in ours), payload as hex.
-      const m = /^([01]) (\S+) ([0-9a-f]*)$/.exec(line);
-      if (m) this.messages.push({ retained: m[1] === '1', topic: m[2]!, payload: Buffer.from(m[3]!, 'hex') });
+      // Format '%r %t %x %D': retained flag, topic (no spaces in ours), payload as hex, correlation data (ours: a word).
+      const m = /^([01]) (\S+) ([0-9a-f]*) (\S*)$/.exec(line);
+      if (m) this.messages.push({ retained: m[1] === '1', topic: m[2]!, payload: Buffer.from(m[3]!, 'hex'), correlation: m[4]! });
     });
   }
 
   static async start(port: number, filters: string[]): Promise<MqttWatch> {
-    const args = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-F', '%r %t %x'];
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-F', '%r %t %x %D'];
     for (const f of [...filters, 'familiar-test/#']) args.push('-t', f);
     const watch = new MqttWatch(spawn(SUB!, args, { stdio: ['ignore', 'pipe', 'ignore'] }));
     // Subscribed once a message published now comes back: every retained message arrived before it.
@@ -172,8 +174,9 @@ export async function publish(port: number, topic: string, payload: string, opti
  * An MQTT 5 request with a response topic and correlation data (mosquitto_rr), resolved with the response
  * payload.
  */
-export async function request(port: number, topic: string, payload: string, responseTopic: string, timeoutS = 90): Promise<string> {
-  const proc = spawn(RR!, ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-e', responseTopic, '-m', payload, '-W', String(timeoutS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function request(port: number, topic: string, payload: string, responseTopic: string, correlation: string, timeoutS = 90): Promise<string> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-e', responseTopic, '-m', payload, '-D', 'publish', 'correlation-data', correlation, '-W', String(timeoutS)];
+  const proc = spawn(RR!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
