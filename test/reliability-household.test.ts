@@ -253,7 +253,8 @@ describe('safe on a family\'s network: familiar start', () => {
     const own = ok(await tom.request<{ note: { speaker: string | null } }>({ type: 'notes/add', text: 'Billy was walked', concept_ids: [billyId], speaker: 'tom' }));
     expect(own.note.speaker).toBe('Tom');
     const forAnna = ok(await owner.request<{ note: { speaker: string | null } }>({ type: 'notes/add', text: 'Billy had his vaccination today', concept_ids: [billyId], speaker: 'Anna' }));
-    expect(forAnna.note.speaker).toBe('Anna');
+    // Anna is an enrolled person: notes key her by her concept id.
+    expect(forAnna.note.speaker).toBe(annaId);
   });
 
   it("row 6: one member cannot read another's preferences", async () => {
