@@ -76,8 +76,13 @@ describe('ask remembers', () => {
       { name: 'Anna', tile: 0, confidence: 0.9 },
       { name: 'Billy', tile: 1, confidence: 0.9 },
     ]);
-    ok(await tom.request<AskResult>({ type: 'ask', question: 'Is Anna happy?', camera_id: 'living' }));
+    // Brought along for Anna herself (and the control role); another member's question leaves them out.
+    const annaTablet = await connect(ANNA_TOKEN);
+    ok(await annaTablet.request<AskResult>({ type: 'ask', question: 'Am I happy?', camera_id: 'living' }));
     expect(fake.requests.at(-1)!.userText).toMatch(/the entity enclosed in a green box is called "Anna" \(a person\)\..* "Anna" likes "quiet mornings"\./);
+    ok(await tom.request<AskResult>({ type: 'ask', question: 'Is Anna happy?', camera_id: 'living' }));
+    expect(fake.requests.at(-1)!.userText).toMatch(/the entity enclosed in a green box is called "Anna" \(a person\)\./);
+    expect(fake.requests.at(-1)!.userText).not.toContain('quiet mornings');
   });
 
   it('answers "what was I doing when I last mentioned Anna?" from memory (the speaker found by concept id, as in the runtime)', async () => {

@@ -257,6 +257,28 @@ describe('safe on a family\'s network: familiar start', () => {
     expect(forAnna.note.speaker).toBe(annaId);
   });
 
+  it("row 6: a member's private note is read by nobody else (list, last mention, answers, prompts); household notes by all", async () => {
+    const hint = ok(await anna.request<{ note: { id: string; visibility: string } }>({ type: 'notes/add', text: 'Billy: my PIN hint is blue', concept_ids: [billyId], visibility: 'private' })).note;
+    expect(hint.visibility).toBe('private');
+    const listed = async (c: TestClient) => ok(await c.request<{ notes: { id: string }[] }>({ type: 'notes/list', concept_id: billyId, limit: 100 })).notes.map((n) => n.id);
+    expect(await listed(anna)).toContain(hint.id);
+    expect(await listed(owner)).toContain(hint.id);
+    expect(await listed(tom)).not.toContain(hint.id);
+    const mention = async (c: TestClient) => JSON.stringify(ok(await c.request({ type: 'memory/last_mention', concept_id: billyId })));
+    expect(await mention(anna)).toContain('PIN hint');
+    expect(await mention(tom)).not.toContain('PIN hint');
+    // Tom asking about Billy (an image of him): the private note stays out of what the LVLM is told, and out of the answer.
+    const image = await dataBase64('myvlm/billy_dog/billy_dog_11.jpg');
+    const before = fake.requests.length;
+    const answer = ok(await tom.request<AskResult>({ type: 'ask', question: 'What is going on here?', image }, 120_000));
+    expect(JSON.stringify(answer)).not.toContain('PIN hint');
+    expect(fake.requests.slice(before).map((r) => r.userText).join('\n')).not.toContain('PIN hint');
+    // Anna asking the same is told her own note.
+    const mark = fake.requests.length;
+    ok(await anna.request<AskResult>({ type: 'ask', question: 'What is going on here?', image }, 120_000));
+    expect(fake.requests.slice(mark).map((r) => r.userText).join('\n')).toContain('PIN hint');
+  });
+
   it("row 6: one member cannot read another's preferences", async () => {
     // Also the 200-character attribute limit the README promises (it was cut at 64).
     const long = `${'warm light in the evening, '.repeat(7)}end`.slice(0, 180).trim();

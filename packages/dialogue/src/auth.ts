@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { FamiliarError, type ClientRole } from '@familiar/contracts';
+import type { NoteReaderInfo } from './memory-backend.ts';
 import { memberKey } from './reminders.ts';
 import type { AccessTokenConfig } from '@familiar/config';
 
@@ -27,6 +28,11 @@ export function speakerOf<F>(principal: Principal, given: string | undefined, fi
     throw new FamiliarError('FORBIDDEN', `${field} must be this token's own member${own ? ` (${own})` : ''}; only the control role may speak for others`);
   }
   return own ?? fallback;
+}
+
+/** Which notes a principal reads: the control role all (undefined), a member their own private ones too. */
+export function noteReader(principal: Principal): NoteReaderInfo | undefined {
+  return hasRole(principal, 'control') ? undefined : { member: principal.member ?? null };
 }
 
 interface StoredToken extends Principal {

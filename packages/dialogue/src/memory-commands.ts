@@ -8,7 +8,7 @@ import {
   type PreferencesCommentResult,
 } from '@familiar/contracts';
 import { mentionSpeaker } from './ask.ts';
-import { hasRole, speakerOf } from './auth.ts';
+import { hasRole, noteReader, speakerOf } from './auth.ts';
 import type { DialogueBackend } from './backend.ts';
 import type { CommandContext, CommandHandlers } from './commands.ts';
 import { lastMentionAnswer, lastSeenAnswer } from './grounded.ts';
@@ -87,15 +87,16 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
         speaker: speakerOf(principal, cmd.speaker, 'speaker', null),
         ...(cmd.concept_ids !== undefined && { conceptIds: [...new Set(cmd.concept_ids)] }),
         ...(cmd.camera_id !== undefined && { cameraId: cmd.camera_id }),
+        ...(cmd.visibility !== undefined && { visibility: cmd.visibility }),
       });
       return { note: toWireNote(note) };
     },
   },
   'notes/list': {
     role: 'viewer',
-    async run(cmd, { server }) {
+    async run(cmd, { server, principal }) {
       const c = conceptOf(server.backend, cmd.concept_id);
-      return { notes: (await server.backend.notes(c.id, cmd.limit ?? DEFAULT_LIST_LIMIT)).map(toWireNote) };
+      return { notes: (await server.backend.notes(c.id, cmd.limit ?? DEFAULT_LIST_LIMIT, noteReader(principal))).map(toWireNote) };
     },
   },
   'memory/last_mention': {
@@ -103,7 +104,7 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
     async run(cmd, { server, principal }) {
       const { backend } = server;
       const c = conceptOf(backend, cmd.concept_id);
-      const recall = await backend.lastMention(c.id);
+      const recall = await backend.lastMention(c.id, noteReader(principal));
       const speaker = mentionSpeaker(recall?.note.speaker ?? null, backend.listConcepts(), principal.member);
       const result: LastMentionResult = {
         concept_id: c.id,

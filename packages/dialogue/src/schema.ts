@@ -196,6 +196,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
       concept_ids: z.array(ConceptId).min(1).max(16).optional().describe('The concepts it is about; found in the text when absent.'),
       speaker: Name.optional().describe('Who said it; defaults to the member bound to the token.'),
       camera_id: CameraId.optional().describe('Where it was said.'),
+      visibility: z.enum(['household', 'private']).optional().describe('household (default): every member may read it; private: only its speaker and the control role.'),
     },
     'Store something a household member said about concepts (a note).',
   );
@@ -378,6 +379,7 @@ const WireSighting = z
     with_others: z.array(z.string()).describe('Names of the others seen on that camera during the visit.'),
   })
   .strict();
+const Visibility = z.enum(['household', 'private']).describe('household: every member may read it; private: only its speaker and the control role.');
 const WireNote = z
   .object({
     id: z.string(),
@@ -387,6 +389,7 @@ const WireNote = z
     at: Epoch,
     camera_id: z.string().optional(),
     room: z.string().optional(),
+    visibility: Visibility,
   })
   .strict();
 const WireMentionRecall = z
