@@ -77,8 +77,13 @@ interface Pending {
 }
 
 const WORKER_URL = new URL('./engine-worker.mjs', import.meta.url);
-/** Requests waiting per lane (quick and model work have separate bounds, so a frame backlog never refuses memory commands). */
+/**
+ * Requests waiting per lane: model work (frames, enrolments, image recognition: large arguments, slow), and
+ * memory commands (small, quick; room for every connection's command burst), so a frame backlog never refuses
+ * a memory command.
+ */
 const MAX_PENDING = 256;
+const MAX_PENDING_QUICK = 2048;
 
 /**
  * The engine in a worker thread, so model runs and matching never block the event loop that serves clients.
@@ -171,7 +176,7 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
     if (this.#down) return Promise.reject(new FamiliarError('ENGINE_UNAVAILABLE', 'the recognition engine is restarting after a failure'));
     const quick = QUICK_METHODS.has(method);
     const waiting = quick ? this.#pendingQuick : this.#pending.size - this.#pendingQuick;
-    if (waiting >= MAX_PENDING) return Promise.reject(new FamiliarError('RATE_LIMITED', 'the engine has too many requests waiting'));
+    if (waiting >= (quick ? MAX_PENDING_QUICK : MAX_PENDING)) return Promise.reject(new FamiliarError('RATE_LIMITED', 'the engine has too many requests waiting'));
     const id = this.#nextId++;
     if (quick) this.#pendingQuick++;
     return new Promise<Value<M>>((resolve, reject) => {
