@@ -343,7 +343,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? usageError(err.message) : toFamiliarError(err);
-    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.stderr.write(`error ${e.code}: ${redactCredentials(e.message)}\n`);
     process.exitCode = e.code === 'INPUT_INVALID' || e.code === 'CONFIG_INVALID' ? 2 : 1;
   },
 );
