@@ -5,7 +5,7 @@ import { MemoryConfig } from '@familiar/config';
 import { checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
-import { mentionsAny, redactNames } from './mentions.ts';
+import { mentionsAny, redactNames } from '@familiar/language';
 import type { SightingsLog } from './sightings.ts';
 
 /** Something a user said about one or more concepts in dialogue (CoViP: "what was I doing when I last mentioned Grandma?"). */

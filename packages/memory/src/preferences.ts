@@ -3,7 +3,7 @@ import { FamiliarError } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
 import { silentLogger, type MemoryLogger } from './log.ts';
-import { foldText, mentionsAny, redactNames } from './mentions.ts';
+import { foldText, mentionsAny, redactNames } from '@familiar/language';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
 
 /** One liked or disliked attribute (ViPer): "the lights dim in the evening". */
