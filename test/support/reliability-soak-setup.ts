@@ -35,6 +35,8 @@ export async function startSoakSystem(options: { clients: number; fps: number })
       'server:',
       '  port: 0',
       `  maxClients: ${options.clients + 8}`,
+      // All the load's clients connect at once from one address.
+      `  maxUnauthenticatedPerAddress: ${options.clients + 8}`,
       `  maxConcurrentAsks: ${options.clients + 8}`,
       '  tokens:',
       `    - { name: owner, role: control, token: ${SOAK_CONTROL} }`,

@@ -249,7 +249,7 @@ byId('login-form').addEventListener('submit', async (ev) => {
   const token = input.value.trim();
   if (!token) return;
   if (inClear && !(/** @type {HTMLInputElement} */ (byId('insecure-ack')).checked)) {
-    byId('login-error').textContent = 'Not signed in: the token would be sent unencrypted; tick the box to do it anyway, or use https://.';
+    byId('login-error').textContent = 'Not signed in: the token would be sent unencrypted; tick the box to do it anyway, or use HTTPS.';
     return;
   }
   button.disabled = true;

@@ -58,14 +58,14 @@ export const ServerConfig = z
       .int()
       .min(1)
       .max(10_000)
-      .default(32)
+      .default(128)
       .describe('Most connections that have not authenticated yet, in all (they do not take the slots of maxClients); at the cap the oldest of the address holding the most is closed to make room.'),
     maxUnauthenticatedPerAddress: z
       .number()
       .int()
       .min(1)
       .max(10_000)
-      .default(8)
+      .default(32)
       .describe('Most connections one remote address may have open before authenticating; more are refused at the upgrade with HTTP 503.'),
     maxHttpConnections: z
       .number()

@@ -160,7 +160,7 @@ function liveConfig(options: LiveOptions, cameras: number, token: string): Resol
     cameras: Array.from({ length: cameras }, (_, i) =>
       CameraConfig.parse({ id: `bench-${i + 1}`, room: `room ${i + 1}`, fps: options.offeredFps, source: { kind: 'replay', uri: options.framesDir, loop: true } }),
     ),
-    server: { ...base.server, host: '127.0.0.1', port: 0, tokens: [{ name: 'bench', role: 'control', token }], maxClients: Math.max(base.server.maxClients, options.wsClients + 4) },
+    server: { ...base.server, host: '127.0.0.1', port: 0, tokens: [{ name: 'bench', role: 'control', token }], maxClients: Math.max(base.server.maxClients, options.wsClients + 4), maxUnauthenticatedPerAddress: Math.max(base.server.maxUnauthenticatedPerAddress, options.wsClients + 4) },
     pipeline: { ...base.pipeline, devToken: false },
   };
 }
