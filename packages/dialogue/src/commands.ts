@@ -47,6 +47,8 @@ export interface CommandSession {
 /** What a handler may use of the server: built once at start. */
 export interface CommandServices {
   cfg: ServerConfig;
+  /** The table itself: the LVLM's memory functions run its commands as the asker. */
+  table: CommandTable;
   backend: DialogueBackend;
   asker: Asker;
   /** null: no LVLM configured (grounded answers and deterministic extraction only). */
@@ -255,12 +257,28 @@ async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { serv
     const limits = server.imageLimits;
     const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
     return await server.asker.ask(
-      { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name, conversationId: cmd.conversation_id },
+      {
+        question: cmd.question,
+        cameraId: cmd.camera_id,
+        image,
+        asker: cmd.asker ?? principal.member,
+        mode: cmd.mode,
+        client: principal.name,
+        conversationId: cmd.conversation_id,
+        tools: { principal, runCommand: (msg) => runAs({ server, session, principal }, cmd.id, msg) },
+      },
       { signal: ac.signal, onDelta: (text) => (cmd.type === 'ask' && session.haClient ? undefined : session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } })) },
     );
   } finally {
     server.asks.end(session, cmd.id);
   }
+}
+
+/** Runs a command from inside an answer (an LVLM tool call) exactly as if the asker had sent it. */
+async function runAs(ctx: CommandContext, id: number, msg: Record<string, unknown>): Promise<unknown> {
+  const admitted = admitCommand(ctx.server.table, { id, ...msg }, ctx.principal);
+  if ('code' in admitted) throw new FamiliarError(admitted.code, admitted.message);
+  return admitted.entry.run(admitted.cmd, ctx);
 }
 
 /** Asks ended by an unsubscribe (their signals), which send no closing event. */

@@ -151,6 +151,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     lvlm: chatModel,
     overlay: { labels: lvlmCfg.labels, fontFile: lvlmCfg.labelFont, maxSide: lvlmCfg.imageMaxSide, jpegQuality: lvlmCfg.jpegQuality },
     captionFirst: lvlmCfg.captionFirst,
+    tools: { mode: lvlmCfg.tools, rounds: lvlmCfg.toolRounds, timeoutMs: lvlmCfg.toolTimeoutMs, resultMaxBytes: lvlmCfg.toolResultMaxBytes },
     reminders,
     log,
     messages: loadMessages(cfg.language),
@@ -167,6 +168,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const connections = new Set<Connection>();
   const services: CommandServices = {
     cfg,
+    table,
     backend,
     asker,
     chatModel,
