@@ -140,9 +140,10 @@ export class Asker {
     this.conversations = options.conversations ?? new ConversationStore({ maxTurns: 8, maxBytes: 8000, idleMs: 30 * 60_000, maxConversations: 1000 }, this.now);
   }
 
-  /** Erases a forgotten concept from every conversation. */
+  /** Erases a forgotten concept from every conversation and from the reminders waiting for delivery. */
   forgetConcept(conceptId: string, names: readonly string[]): void {
     this.conversations.forget(conceptId, names);
+    this.options.reminders?.forget(conceptId, names);
   }
 
   async ask(req: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {

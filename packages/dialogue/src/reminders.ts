@@ -1,4 +1,6 @@
 import type { ConceptSummary } from '@familiar/contracts';
+import { mentionsAny } from '@familiar/language';
+import { quarantineFile, readVerified, writeVerified } from '@familiar/memory';
 import type { ReminderEvent } from './memory-backend.ts';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
@@ -20,12 +22,14 @@ export interface ReminderInboxOptions {
   maxMembers?: number;
   /** A reminder not delivered within this long is dropped: it is no longer news. */
   maxAgeMs?: number;
+  /** Called with every waiting reminder after each change (to persist them). */
+  onChange?: (all: ReminderEvent[]) => void;
   now?: () => number;
 }
 
 /**
- * Fired reminders waiting to be included in their creator's next answer. In memory only (a restart loses
- * them; the scene-subscription event was the live delivery) and bounded on every axis.
+ * Fired reminders waiting to be included in their creator's next answer, bounded on every axis. Kept in
+ * memory; with `onChange` (the server's ReminderInboxFile) they also survive a restart.
  */
 export class ReminderInbox {
   private readonly waiting = new Map<string, ReminderEvent[]>();
@@ -33,15 +37,49 @@ export class ReminderInbox {
   private readonly maxMembers: number;
   private readonly maxAgeMs: number;
   private readonly now: () => number;
+  private readonly onChange: ((all: ReminderEvent[]) => void) | undefined;
 
   constructor(options: ReminderInboxOptions = {}) {
     this.maxPerMember = options.maxPerMember ?? 10;
     this.maxMembers = options.maxMembers ?? 256;
     this.maxAgeMs = options.maxAgeMs ?? 24 * 3600_000;
     this.now = options.now ?? Date.now;
+    this.onChange = options.onChange;
   }
 
   add(r: ReminderEvent): void {
+    this.insert(r);
+    this.changed();
+  }
+
+  /** Every waiting reminder, oldest first. */
+  all(): ReminderEvent[] {
+    return [...this.waiting.values()].flat().sort((a, b) => a.at - b.at);
+  }
+
+  /** Puts back what a previous run left waiting (no change notification: it is already stored). */
+  load(reminders: readonly ReminderEvent[]): void {
+    const oldest = this.now() - this.maxAgeMs;
+    for (const r of reminders) if (r.at >= oldest) this.insert(r);
+  }
+
+  /** Drops every waiting reminder about a forgotten concept (by id, or naming it). */
+  forget(conceptId: string, names: readonly string[]): void {
+    let dropped = 0;
+    for (const [key, list] of this.waiting) {
+      const keep = list.filter((r) => r.conceptId !== conceptId && !mentionsAny(r.message, names) && !mentionsAny(r.name, names) && !mentionsAny(r.createdBy, names));
+      dropped += list.length - keep.length;
+      if (keep.length === 0) this.waiting.delete(key);
+      else this.waiting.set(key, keep);
+    }
+    if (dropped > 0) this.changed();
+  }
+
+  private changed(): void {
+    this.onChange?.(this.all());
+  }
+
+  private insert(r: ReminderEvent): void {
     const key = memberKey(r.createdBy);
     const list = this.waiting.get(key) ?? [];
     this.waiting.delete(key);
@@ -61,17 +99,79 @@ export class ReminderInbox {
       this.waiting.delete(key);
       out.push(...list.filter((r) => r.at >= oldest));
     }
+    if (out.length > 0) this.changed();
     return out.sort((a, b) => a.at - b.at);
   }
 
   /** Puts reminders back that an answer which then failed would have delivered. */
   restore(reminders: readonly ReminderEvent[]): void {
-    for (const r of reminders) this.add(r);
+    for (const r of reminders) this.insert(r);
+    if (reminders.length > 0) this.changed();
   }
 
   size(): number {
     let n = 0;
     for (const list of this.waiting.values()) n += list.length;
     return n;
+  }
+}
+
+const INBOX_SPEC = { format: 'familiar.reminder-inbox', version: 1 };
+
+function isReminderEvent(v: unknown): v is ReminderEvent {
+  const r = v as ReminderEvent;
+  return (
+    typeof r === 'object' && r !== null &&
+    ['triggerId', 'conceptId', 'name', 'message', 'cameraId', 'room', 'createdBy'].every((k) => typeof (r as unknown as Record<string, unknown>)[k] === 'string') &&
+    Number.isFinite(r.at)
+  );
+}
+
+/**
+ * The waiting reminders on disk (checksummed, replaced atomically), so reminders that fired but were not yet
+ * delivered with their member's next answer survive a restart. Writes run one at a time, the latest state
+ * winning; a file that does not verify is quarantined and starts empty.
+ */
+export class ReminderInboxFile {
+  private latest: ReminderEvent[] | null = null;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly file: string,
+    private readonly log: (msg: string, error: unknown) => void = () => {},
+  ) {}
+
+  async load(): Promise<ReminderEvent[]> {
+    try {
+      const payload = await readVerified(this.file, INBOX_SPEC);
+      return Array.isArray(payload) ? payload.filter(isReminderEvent) : [];
+    } catch (err) {
+      const corrupt = (err as { code?: string }).code === 'STORE_CORRUPT';
+      this.log(corrupt ? 'reminder inbox corrupt; quarantined, starting empty' : 'reminder inbox unreadable; starting empty', err);
+      if (corrupt) await quarantineFile(this.file).catch(() => undefined);
+      return [];
+    }
+  }
+
+  /** Stores `all` (coalesced: while a write runs, only the newest state is kept for the next). */
+  save(all: ReminderEvent[]): void {
+    const first = this.latest === null;
+    this.latest = all;
+    if (!first) return;
+    this.writing = this.writing.then(async () => {
+      const state = this.latest!;
+      this.latest = null;
+      try {
+        await writeVerified(this.file, INBOX_SPEC, state);
+      } catch (err) {
+        this.log('reminder inbox not saved', err);
+      }
+    });
+  }
+
+  /** Resolves once every requested write is on disk. */
+  async flush(): Promise<void> {
+    while (this.latest !== null) await this.writing;
+    await this.writing;
   }
 }

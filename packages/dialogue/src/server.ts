@@ -24,7 +24,8 @@ import type { DialogueBackend } from './backend.ts';
 import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
 import { toWireReminder } from './memory-wire.ts';
-import { ReminderInbox } from './reminders.ts';
+import { ReminderInbox, ReminderInboxFile } from './reminders.ts';
+import type { ReminderEvent } from './memory-backend.ts';
 import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan } from './json-guard.ts';
 import { AuthSchema } from './schema.ts';
 import { toWireSceneEvent } from './wire.ts';
@@ -50,6 +51,8 @@ export interface DialogueServerOptions {
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   log?: (entry: DialogueLogEntry) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where fired reminders wait for their member's next answer across restarts; absent: in memory only. */
+  reminderInboxFile?: string;
 }
 
 export interface DialogueServer {
@@ -145,7 +148,15 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
   if (chatModel && lvlmCfg.labels) assertLabelFont(lvlmCfg.labelFont);
 
-  const reminders = new ReminderInbox();
+  const inboxFile = options.reminderInboxFile
+    ? new ReminderInboxFile(options.reminderInboxFile, (msg, err) => log({ level: 'warn', msg, error: (err as Error).message }))
+    : undefined;
+  const reminders = new ReminderInbox({ ...(inboxFile && { onChange: (all: ReminderEvent[]) => inboxFile.save(all) }) });
+  if (inboxFile) {
+    // A concept forgotten while the server was down (the CLI) takes its waiting reminders with it.
+    const known = new Set(backend.listConcepts().map((c) => c.id));
+    reminders.load((await inboxFile.load()).filter((r) => known.has(r.conceptId)));
+  }
   const asker = new Asker({
     backend,
     lvlm: chatModel,
@@ -376,6 +387,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         http.close(() => resolve());
         http.closeAllConnections();
       });
+      await inboxFile?.flush();
     },
   };
 }

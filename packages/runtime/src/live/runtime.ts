@@ -148,6 +148,7 @@ export class Runtime {
       backend: this.backend,
       server: { ...this.config.server, tokens },
       lvlm: this.config.lvlm,
+      reminderInboxFile: path.join(this.config.paths.storeDir, 'reminder-inbox.json'),
       imageLimits: this.config.limits,
       ...(httpHandler && { httpHandler }),
       log: (e) => this.#log(e.level, e.msg, e),
