@@ -7,7 +7,6 @@ import {
   toFamiliarError,
   type Box,
   type ConceptSummary,
-  type Match,
   type RgbImage,
   type SceneEvent,
   type SceneTrack,
@@ -20,6 +19,7 @@ import { extractPreferences } from '@familiar/language';
 import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient } from './engine-client.ts';
+import { sceneEntities, snapshotEntities, viewMatches } from './in-view.ts';
 import type { FrameResult } from './engine.ts';
 
 export type RuntimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -363,8 +363,7 @@ export class Runtime {
       const cam = this.#camera(cameraId);
       if (!cam.latest) return null;
       const { jpeg, result } = cam.latest;
-      // Only boxes observed in this very frame: a track in a short dropout keeps an older frame's box.
-      const entities = result.tracks.filter((t) => t.lastSeenAt === result.capturedAt);
+      const entities = snapshotEntities(result);
       return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities };
     },
     houseScene: () =>
@@ -372,8 +371,7 @@ export class Runtime {
         cameraId: cam.config.id,
         room: cam.config.room,
         capturedAt: cam.latest?.result.capturedAt ?? null,
-        // The tracker's voted identities, as scene events report them; a short dropout does not make anyone leave.
-        entities: (cam.latest?.result.tracks ?? []).filter((t) => t.conceptId !== null),
+        entities: cam.latest ? sceneEntities(cam.latest.result) : [],
       })),
     sightings: (query) => this.#engine.call('sightings', query),
     addNote: (note) => this.#engine.call('addNote', note),
@@ -418,24 +416,7 @@ export class Runtime {
 
   async #view(cam: Camera, jpeg: Uint8Array, result: FrameResult): Promise<View> {
     const { image, scale } = await decodeImage(jpeg, { limits: this.config.limits, maxSide: VIEW_MAX_SIDE });
-    const down = (b: Box): Box => ({ xmin: b.xmin / scale, ymin: b.ymin / scale, xmax: b.xmax / scale, ymax: b.ymax / scale });
-    // Who is in view is the tracker's voted identities (as in snapshots, scene events and houseScene), boxed where
-    // this frame saw them; the frame's own match supplies the similarity figures when it agrees.
-    const matches: Match[] = result.tracks
-      .filter((t) => t.conceptId !== null && t.lastSeenAt === result.capturedAt)
-      .map((t) => {
-        const same = result.matches.find((m) => m.conceptId === t.conceptId);
-        return {
-          conceptId: t.conceptId!,
-          name: t.name ?? same?.name ?? '',
-          kind: t.kind,
-          box: down(t.box),
-          similarity: same?.similarity ?? 0,
-          threshold: same?.threshold ?? 0,
-          confidence: t.confidence,
-          space: same?.space ?? (t.kind === 'person' ? 'face' : 'object'),
-        };
-      });
+    const matches = viewMatches(result, scale);
     return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, image, matches };
   }
 
