@@ -101,6 +101,7 @@ interface AskContext {
   concepts: ConceptSummary[];
   mentioned: ConceptSummary[];
   understood: Understanding;
+  messages: Messages;
   /** Earlier turns of this conversation, oldest first. */
   history: readonly Turn[];
   /** The asker's own person concept, if enrolled. */
@@ -163,6 +164,7 @@ export class Asker {
       concepts,
       mentioned: understood.conceptIds.map((id) => byId.get(id)!).filter(Boolean),
       understood,
+      messages: this.m,
       history: conversation.turns,
       askerConcept,
       reminders,
@@ -548,7 +550,7 @@ function reminderSentences(ctx: AskContext, m: Messages): string {
 /** The memory fields of an AskResult: reminders delivered, the note stored. */
 function memoryFields(ctx: AskContext, noteId: string | undefined): Pick<AskResult, 'reminders' | 'note_id'> {
   return {
-    ...(ctx.reminders.length > 0 && { reminders: ctx.reminders.map((r) => toWireReminder(r, ctx.now)) }),
+    ...(ctx.reminders.length > 0 && { reminders: ctx.reminders.map((r) => toWireReminder(r, ctx.now, ctx.messages)) }),
     ...(noteId !== undefined && { note_id: noteId }),
   };
 }

@@ -14,6 +14,7 @@ import {
 import { formatZodError, type ServerConfig } from '@familiar/config';
 import { decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
 import type { Asker } from './ask.ts';
+import type { Messages } from '@familiar/language';
 import { hasRole, type Principal } from './auth.ts';
 import type { DialogueBackend, Snapshot } from './backend.ts';
 import { checkedImage, decodeBase64 } from './image-input.ts';
@@ -49,6 +50,8 @@ export interface CommandServices {
   cfg: ServerConfig;
   /** The table itself: the LVLM's memory functions run its commands as the asker. */
   table: CommandTable;
+  /** The built-in sentences (server.language). */
+  messages: Messages;
   backend: DialogueBackend;
   asker: Asker;
   /** null: no LVLM configured (grounded answers and deterministic extraction only). */

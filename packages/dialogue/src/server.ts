@@ -148,6 +148,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
   if (chatModel && lvlmCfg.labels) assertLabelFont(lvlmCfg.labelFont);
 
+  const messages = loadMessages(cfg.language);
   const inboxFile = options.reminderInboxFile
     ? new ReminderInboxFile(options.reminderInboxFile, (msg, err) => log({ level: 'warn', msg, error: (err as Error).message }))
     : undefined;
@@ -165,7 +166,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     tools: { mode: lvlmCfg.tools, rounds: lvlmCfg.toolRounds, timeoutMs: lvlmCfg.toolTimeoutMs, resultMaxBytes: lvlmCfg.toolResultMaxBytes },
     reminders,
     log,
-    messages: loadMessages(cfg.language),
+    messages,
     conversations: new ConversationStore({ maxTurns: cfg.conversationMaxTurns, maxBytes: cfg.conversationMaxBytes, idleMs: cfg.conversationIdleMs, maxConversations: cfg.maxConversations }),
   });
   const table = commandTable({
@@ -180,6 +181,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const services: CommandServices = {
     cfg,
     table,
+    messages,
     backend,
     asker,
     chatModel,
@@ -214,7 +216,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   // Fired reminders go to every scene subscription too, and wait for their creator's next answer.
   const unsubscribeReminders = backend.subscribeReminders((r) => {
     reminders.add(r);
-    broadcast(r.cameraId, () => toWireReminder(r, Date.now()));
+    broadcast(r.cameraId, () => toWireReminder(r, Date.now(), messages));
   });
 
   const handleAuth = (conn: Connection, msg: unknown) => {

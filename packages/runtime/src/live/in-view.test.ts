@@ -11,7 +11,7 @@ const track = (id: string, conceptId: string | null, lastSeenAt: number, x: numb
   name: conceptId && conceptId.toUpperCase(),
   kind: 'person',
   box: box(x),
-  region: 'middle' as SceneTrack['region'],
+  region: 'centre',
   confidence: 0.8,
   firstSeenAt: 0,
   lastSeenAt,
