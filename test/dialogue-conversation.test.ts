@@ -52,6 +52,12 @@ describe('conversations', () => {
     expect(sent[2]!.text).toBe(first.answer);
     expect(sent[3]!.text).toContain('And before that?');
 
+    // Another client holding the id does not get its turns: the id is not a key to someone else's history.
+    const stranger = await clients.connect(h.url, VIEWER_TOKEN);
+    const theirs = ok(await stranger.request<AskResult>({ type: 'ask', question: 'What is Billy doing?', camera_id: 'living', conversation_id: first.conversation_id }));
+    expect(theirs.conversation_id).not.toBe(first.conversation_id);
+    expect(messagesOf(-1).map((m) => m.role)).toEqual(['system', 'user']);
+
     // Another conversation (a new id) does not see it; a made-up id starts a fresh one.
     const other = ok(await c.request<AskResult>({ type: 'ask', question: 'What is Mochi doing?', camera_id: 'living', conversation_id: 'not-a-real-conversation' }));
     expect(other.conversation_id).not.toBe('not-a-real-conversation');

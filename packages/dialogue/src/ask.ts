@@ -19,10 +19,10 @@ import { HouseAnswers } from './house.ts';
 import type { Principal } from './auth.ts';
 import type { ChatAnswer, ChatMessage, ChatModel } from './lvlm.ts';
 import { runToolCall, toolSpecs, type ToolEnv } from './tools.ts';
-import type { ReminderEvent } from './memory-backend.ts';
+import type { NoteReaderInfo, ReminderEvent } from './memory-backend.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
 import { buildAnswerMessages, buildCaptionMessages, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
-import { memberKey, personNamed, type ReminderInbox } from './reminders.ts';
+import { memberKey, personNamed, preferencesVisibleTo, type ReminderInbox } from './reminders.ts';
 import { toWireLastSeen } from './wire.ts';
 
 export interface AskerOptions {
@@ -60,6 +60,8 @@ export interface AskRequest {
   conversationId?: string | undefined;
   /** The asker's identity and command runner, for the LVLM's memory functions (the transport supplies it). */
   tools?: { principal: Principal; runCommand(cmd: Record<string, unknown>): Promise<unknown> } | undefined;
+  /** Whose private notes and preferences the answer may use (see NoteReaderInfo); absent: everything (control). */
+  reader?: NoteReaderInfo | undefined;
 }
 
 /** Calls of one round beyond this are refused: every call costs a memory query and prompt space. */
@@ -151,7 +153,8 @@ export class Asker {
     const concepts = this.options.backend.listConcepts();
     const askerConcept = personNamed(concepts, req.asker);
     const owner = req.asker ?? req.client;
-    const conversation = this.conversations.open(req.conversationId);
+    const conversationOwner = `${req.client ?? ''}\u0000${req.asker ?? ''}`;
+    const conversation = this.conversations.open(req.conversationId, conversationOwner);
     const scenes = await this.house.scenes();
     const understood = understand(req.question, { concepts, rooms: this.house.rooms(scenes) });
     const byId = new Map(concepts.map((c) => [c.id, c]));
@@ -184,7 +187,7 @@ export class Asker {
       this.options.reminders?.restore(reminders);
       throw err;
     }
-    this.conversations.append(conversation.id, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now });
+    this.conversations.append(conversation.id, conversationOwner, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now });
     return { ...result, intent: understood.intent, conversation_id: conversation.id };
   }
 
@@ -227,9 +230,9 @@ export class Asker {
       case 'visitors':
         return this.memoryAnswer(ctx, await this.house.visitors(u, ctx.now), {});
       case 'notes':
-        return this.memoryAnswer(ctx, await this.house.notes(named, ctx.concepts, ctx.askerConcept, req.asker, ctx.now), {});
+        return this.memoryAnswer(ctx, await this.house.notes(named, ctx.concepts, ctx.askerConcept, req.asker, ctx.now, req.reader), {});
       case 'preferences':
-        return this.memoryAnswer(ctx, await this.house.preferences(named), {});
+        return this.memoryAnswer(ctx, await this.house.preferences(named, req.reader), {});
       case 'unknown':
         if (!this.options.lvlm && !req.cameraId) return this.memoryAnswer(ctx, this.m.t('unknown'), {});
         break;
@@ -414,11 +417,11 @@ export class Asker {
     // What the household said about them lately, and what the people here (and the asker) like.
     await Promise.all(
       shown.map(async (m, i) => {
-        entities[i]!.notes = await this.recentNotes(m.conceptId, noteId, byId);
-        if (m.kind === 'person') entities[i]!.preferences = await this.preferenceLists(m.conceptId);
+        entities[i]!.notes = await this.recentNotes(m.conceptId, noteId, byId, req.reader);
+        if (m.kind === 'person') entities[i]!.preferences = await this.preferenceLists(m.conceptId, req.reader);
       }),
     );
-    const askerPreferences = ctx.askerConcept && !shownIds.has(ctx.askerConcept.id) ? await this.preferenceLists(ctx.askerConcept.id) : undefined;
+    const askerPreferences = ctx.askerConcept && !shownIds.has(ctx.askerConcept.id) ? await this.preferenceLists(ctx.askerConcept.id, req.reader) : undefined;
     checkCancelled(signal);
 
     // renderOverlay colours items in palette order, the same order `entities` took its colours from.
@@ -486,7 +489,7 @@ export class Asker {
   private async recallMention(req: AskRequest, ctx: AskContext): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
     const concept = ctx.mentioned[0];
     if (!concept) return this.memoryAnswer(ctx, this.m.t('followup.nothing'), {});
-    const recall = await this.options.backend.lastMention(concept.id);
+    const recall = await this.options.backend.lastMention(concept.id, req.reader);
     const speaker = mentionSpeaker(recall?.note.speaker ?? null, ctx.concepts, req.asker);
     return this.memoryAnswer(ctx, lastMentionAnswer(concept.name, recall, speaker.name, speaker.you, ctx.now, this.m), {});
   }
@@ -517,9 +520,9 @@ export class Asker {
   }
 
   /** Recent notes about a concept for its prompt line, without the note this question just made. */
-  private async recentNotes(conceptId: string, exclude: string | undefined, byId: ReadonlyMap<string, ConceptSummary>): Promise<PromptNote[]> {
+  private async recentNotes(conceptId: string, exclude: string | undefined, byId: ReadonlyMap<string, ConceptSummary>, reader: NoteReaderInfo | undefined): Promise<PromptNote[]> {
     try {
-      const notes = await this.options.backend.notes(conceptId, PROMPT_LIMITS.notesPerConcept + 1);
+      const notes = await this.options.backend.notes(conceptId, PROMPT_LIMITS.notesPerConcept + 1, reader);
       return notes
         .filter((n) => n.id !== exclude)
         .slice(0, PROMPT_LIMITS.notesPerConcept)
@@ -529,7 +532,10 @@ export class Asker {
     }
   }
 
-  private async preferenceLists(conceptId: string): Promise<PromptPreferences | undefined> {
+  /** A person's likes for the prompt, when the reader may know them (another member's stay out of the prompt). */
+  private async preferenceLists(conceptId: string, reader: NoteReaderInfo | undefined): Promise<PromptPreferences | undefined> {
+    const person = this.options.backend.listConcepts().find((c) => c.id === conceptId);
+    if (!person || !preferencesVisibleTo(reader, person)) return undefined;
     try {
       const p = await this.options.backend.preferences(conceptId);
       return { likes: p.likes.map((a) => a.text), dislikes: p.dislikes.map((a) => a.text) };

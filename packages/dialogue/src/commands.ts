@@ -15,7 +15,7 @@ import { formatZodError, type ServerConfig } from '@familiar/config';
 import { decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
 import type { Asker } from './ask.ts';
 import type { Messages } from '@familiar/language';
-import { hasRole, type Principal } from './auth.ts';
+import { hasRole, noteReader, speakerOf, type Principal } from './auth.ts';
 import type { DialogueBackend, Snapshot } from './backend.ts';
 import { checkedImage, decodeBase64 } from './image-input.ts';
 import type { ChatModel } from './lvlm.ts';
@@ -264,7 +264,8 @@ async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { serv
         question: cmd.question,
         cameraId: cmd.camera_id,
         image,
-        asker: cmd.asker ?? principal.member,
+        asker: speakerOf(principal, cmd.asker, 'asker', undefined),
+        reader: noteReader(principal),
         mode: cmd.mode,
         client: principal.name,
         conversationId: cmd.conversation_id,

@@ -9,3 +9,5 @@ export * from './schema.ts';
 export * from './wire.ts';
 export { TokenVerifier, AuthFailureLimiter, TokenBucket, type Principal } from './auth.ts';
 export * from './memory-backend.ts';
+export { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH } from './json-guard.ts';
+export { redactCredentials, clientSafeMessage } from './redact.ts';

@@ -30,6 +30,16 @@ export interface NoteInfo {
   at: number;
   cameraId?: string;
   room?: string;
+  /** 'private': only its speaker (and the control role) may read it; absent: the whole household. */
+  visibility?: 'private';
+}
+
+/**
+ * Who is reading notes: a household member (who also sees their own private notes), or null (household notes
+ * only). Passing none reads everything (the control role).
+ */
+export interface NoteReaderInfo {
+  member: string | null;
 }
 
 /** "What was I doing when I last mentioned Grandma?" */
@@ -109,9 +119,9 @@ export interface MemoryBackend {
   /** Visits, newest first. `conceptId: null` = unknown persons. */
   sightings(query: { conceptId?: string | null; cameraId?: string; since?: number; limit: number }): Promise<SightingInfo[]>;
   /** Stores what someone said; mentioned concepts are found in the text when `conceptIds` is absent. */
-  addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<NoteInfo>;
-  notes(conceptId: string, limit: number): Promise<NoteInfo[]>;
-  lastMention(conceptId: string): Promise<MentionRecallInfo | null>;
+  addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<NoteInfo>;
+  notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Promise<NoteInfo[]>;
+  lastMention(conceptId: string, reader?: NoteReaderInfo): Promise<MentionRecallInfo | null>;
   addTrigger(req: TriggerRequest): Promise<TriggerInfo>;
   triggers(): Promise<TriggerInfo[]>;
   cancelTrigger(id: string): Promise<TriggerInfo>;

@@ -30,6 +30,7 @@ export function toWireNote(n: NoteInfo): WireNote {
     at: n.at,
     ...(n.cameraId !== undefined && { camera_id: n.cameraId }),
     ...(n.room !== undefined && { room: n.room }),
+    visibility: n.visibility ?? 'household',
   };
 }
 

@@ -1,11 +1,19 @@
 import type { ConceptSummary } from '@familiar/contracts';
 import { mentionsAny } from '@familiar/language';
 import { quarantineFile, readVerified, writeVerified } from '@familiar/memory';
-import type { ReminderEvent } from './memory-backend.ts';
+import type { NoteReaderInfo, ReminderEvent } from './memory-backend.ts';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
 export function memberKey(name: string): string {
   return name.normalize('NFKC').trim().toLowerCase();
+}
+
+/**
+ * Whether `reader` may read `person`'s preferences: everyone's for the control role (no reader), otherwise only
+ * the reader's own member's.
+ */
+export function preferencesVisibleTo(reader: NoteReaderInfo | undefined, person: Pick<ConceptSummary, 'name'>): boolean {
+  return reader === undefined || (reader.member !== null && memberKey(reader.member) === memberKey(person.name));
 }
 
 /** The enrolled person a member name refers to. */

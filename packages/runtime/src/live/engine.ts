@@ -59,6 +59,8 @@ export interface EngineStats {
   totalMs: number;
   /** Region embeddings reused from a recent frame (hits) or computed (misses), over the cameras now running. */
   reuse: { hits: number; misses: number };
+  /** Live salient masks computed (the scene changed) or reused (it did not), over the cameras now running. */
+  masks: { computed: number; reused: number };
 }
 
 /**
@@ -67,7 +69,7 @@ export interface EngineStats {
  */
 export class Engine extends Household {
   readonly tracker: SceneTracker;
-  readonly #stats: Omit<EngineStats, 'reuse'> = { frames: 0, memoryErrors: 0, lastMemoryError: null, models: {}, stages: {}, totalMs: 0 };
+  readonly #stats: Omit<EngineStats, 'reuse' | 'masks'> = { frames: 0, memoryErrors: 0, lastMemoryError: null, models: {}, stages: {}, totalMs: 0 };
   /** Per camera: embeddings of regions that have not moved, reused instead of recomputed (most of a live frame). */
   readonly #reuse = new Map<string, EmbeddingReuse>();
   /** Per camera: the salient mask, recomputed when the scene changes (new tracks get the photo path's analysis). */
@@ -151,7 +153,7 @@ export class Engine extends Household {
     const reminders = await this.#remember(update.events, update.tracks);
     // The grouping is decided synchronously inside observe(); its disk write is left to run beside the next frames,
     // where writes coalesce (awaiting it here cost a durable rewrite per unknown face per frame). Memory.close waits for it.
-    for (const f of unknownFaces) void this.#safely(() => this.memory.unknowns.observe({ vector: f.vector, at: frame.capturedAt, cameraId: frame.cameraId }));
+    if (this.memory.unknowns.enabled) for (const f of unknownFaces) void this.#safely(() => this.memory.unknowns.observe({ vector: f.vector, at: frame.capturedAt, cameraId: frame.cameraId }));
     const timings: StageTimings = { ...rec.timings, tracking: t2 - t1, memory: performance.now() - t2 };
     const totalMs = performance.now() - t0;
     this.#stats.frames++;
@@ -238,7 +240,12 @@ export class Engine extends Household {
       reuse.hits += r.stats.hits;
       reuse.misses += r.stats.misses;
     }
-    return { ...this.#stats, models: modelStats(this.core.models), stages: { ...this.#stats.stages }, reuse };
+    const masks = { computed: 0, reused: 0 };
+    for (const m of this.#masks.values()) {
+      masks.computed += m.stats.computed;
+      masks.reused += m.stats.reused;
+    }
+    return { ...this.#stats, models: modelStats(this.core.models), stages: { ...this.#stats.stages }, reuse, masks };
   }
 
   close(): Promise<void> {

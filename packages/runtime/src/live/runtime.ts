@@ -128,6 +128,12 @@ export class Runtime {
     return this.#server?.port ?? null;
   }
 
+  /** Applies new access tokens to the running server (see DialogueServer.reloadTokens); the dev token stays when none are configured. */
+  reloadTokens(tokens: readonly AccessTokenConfig[]): void {
+    if (!this.#server) return;
+    this.#server.reloadTokens(tokens.length === 0 && this.#devToken ? [{ name: 'dev', role: 'control', token: this.#devToken }] : tokens);
+  }
+
   /** The generated development token, when no token was configured. */
   get devToken(): string | null {
     return this.#devToken;
@@ -375,8 +381,8 @@ export class Runtime {
       })),
     sightings: (query) => this.#engine.call('sightings', query),
     addNote: (note) => this.#engine.call('addNote', note),
-    notes: (conceptId, limit) => this.#engine.call('notes', conceptId, limit),
-    lastMention: (conceptId) => this.#engine.call('lastMention', conceptId),
+    notes: (conceptId, limit, reader) => this.#engine.call('notes', conceptId, limit, reader),
+    lastMention: (conceptId, reader) => this.#engine.call('lastMention', conceptId, reader),
     addTrigger: (req) => this.#engine.call('addTrigger', req),
     triggers: () => this.#engine.call('triggers'),
     cancelTrigger: (id) => this.#engine.call('cancelTrigger', id),
