@@ -191,6 +191,8 @@ describe.skipIf(!HAVE_FFMPEG)('faults survived by familiar start, without a rest
     }
     const failed = await client.request({ type: 'concepts/enrol', name: 'Crumble', kind: 'pet', photos }, 120_000);
     expect(errorCode(failed)).toBe('STORE_IO');
+    // The errno crosses the engine worker and the WebSocket, as the README's fault table says.
+    expect(failed.result.success ? null : failed.result.error.details).toMatchObject({ errno: 'ENOSPC' });
     const listed = ok(await client.request<{ concepts: { id: string; name: string }[] }>({ type: 'concepts/list' })).concepts;
     expect(listed.map((c) => c.name)).toEqual(['Biscuit']);
     expect((await readdir(path.join(store, 'concepts'))).filter((n) => n.includes('.tmp-'))).toEqual([]);
@@ -236,7 +238,7 @@ describe('a model file replaced with a wrong one', () => {
 
     // The engine worker, as the runtime runs it, in this process.
     const config = loadConfig({ profile: 'ci', env: { FAMILIAR_MODELS_DIR: models, FAMILIAR_STORE_DIR: path.join(tmp, 'store-engine') } });
-    const { engine } = await EngineClient.start(config);
+    const engine = await EngineClient.start(config);
     const crashes: FamiliarError[] = [];
     let restarted = 0;
     engine.on('crashed', (e) => crashes.push(e));

@@ -2,3 +2,4 @@ export * from './errors.ts';
 export * from './types.ts';
 export * from './protocol.ts';
 export * from './random.ts';
+export * from './log.ts';

@@ -9,7 +9,7 @@
  * Wire field names are snake_case.
  */
 import type { Box, ConceptKind, Thresholds } from './types.ts';
-import type { ErrorCode } from './errors.ts';
+import type { WireError } from './errors.ts';
 
 /** Bumped on any incompatible change of the messages below. */
 export const PROTOCOL_VERSION = 1;
@@ -343,11 +343,6 @@ export interface ResultOkMessage<R = unknown> {
   type: 'result';
   success: true;
   result: R;
-}
-
-export interface WireError {
-  code: ErrorCode;
-  message: string;
 }
 
 /** `id` is null when the message was not JSON or carried no usable id. */

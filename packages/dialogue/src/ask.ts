@@ -1,4 +1,4 @@
-import { FamiliarError, toFamiliarError, type AskMode, type AskResult, type ConceptSummary, type Match, type RgbImage, type WireLastSeen } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskMode, type Logger, type AskResult, type ConceptSummary, type Match, type RgbImage, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
 import type { DialogueBackend } from './backend.ts';
 import {
@@ -31,7 +31,7 @@ export interface AskerOptions {
   /** Fired reminders waiting for their creator's next answer; none are delivered without it. */
   reminders?: ReminderInbox;
   /** Memory trouble that does not fail an answer (a note not stored) is reported here. */
-  log?: (entry: { level: 'warn'; msg: string; code: string; error: string }) => void;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -318,7 +318,7 @@ export class Asker {
       return note.id;
     } catch (err) {
       const e = toFamiliarError(err);
-      this.options.log?.({ level: 'warn', msg: 'question not stored as a note', code: e.code, error: e.message });
+      this.options.log?.('warn', 'question not stored as a note', { code: e.code, error: e.message });
       return undefined;
     }
   }

@@ -265,7 +265,13 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
 
 const Role = z.enum(CLIENT_ROLES);
 const Code = z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]);
-const WireError = z.object({ code: Code, message: z.string() }).strict();
+const WireError = z
+  .object({
+    code: Code,
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional().describe('Structured facts about the failure, e.g. errno "ENOSPC" for STORE_IO.'),
+  })
+  .strict();
 const Epoch = z.number().describe('Epoch milliseconds.');
 
 const WireThresholds = z

@@ -7,11 +7,13 @@ import {
   CLOSE_CODES,
   FamiliarError,
   PROTOCOL_VERSION,
+  silentLogger,
   toFamiliarError,
   type ClientCommand,
   type ClientRole,
   type CommandType,
   type ErrorCode,
+  type Logger,
   type SceneEvent,
   type ServerMessage,
   type StatusResult,
@@ -29,13 +31,6 @@ import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan } from './json-
 import { AuthSchema, commandSchemas } from './schema.ts';
 import { toWireCameraStats, toWireConcept, toWireSceneEvent, toWireSnapshot } from './wire.ts';
 
-/** A structured log line; the server never writes to the console itself. */
-export interface DialogueLogEntry {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  msg: string;
-  [key: string]: unknown;
-}
-
 export interface DialogueServerOptions {
   backend: DialogueBackend;
   /** The `server` config section (defaults filled in for missing fields). */
@@ -48,7 +43,8 @@ export interface DialogueServerOptions {
   imageLimits?: ImageLimits;
   /** Handles plain HTTP requests on the same port (the web console); default: 404 / 426. */
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
-  log?: (entry: DialogueLogEntry) => void;
+  /** Where the server reports (it never writes to the console itself). */
+  log?: Logger;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -127,8 +123,8 @@ class Connection {
     if (this.ws.bufferedAmount > this.maxBuffered) this.close(CLOSE_CODES.CLIENT_TOO_SLOW, 'CLIENT_TOO_SLOW', true);
   }
 
-  error(id: number | null, code: ErrorCode, message: string): void {
-    this.send({ id, type: 'result', success: false, error: { code, message } });
+  error(id: number | null, code: ErrorCode, message: string, details?: Record<string, unknown>): void {
+    this.send({ id, type: 'result', success: false, error: { code, message, ...(details !== undefined && { details }) } });
   }
 
   /** Closes with a code; `hard` terminates soon even if the close handshake cannot complete. */
@@ -152,7 +148,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   if (!parsedLvlm.success) throw new FamiliarError('CONFIG_INVALID', formatZodError(parsedLvlm.error, 'lvlm'));
   const cfg = parsedServer.data;
   const lvlmCfg = parsedLvlm.data;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? silentLogger;
   const backend = options.backend;
   const imageLimits = options.imageLimits ?? DEFAULT_IMAGE_LIMITS;
   const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
@@ -184,7 +180,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     clearTimeout(conn.authTimer);
     for (const ac of conn.asks.values()) ac.abort();
     conn.subscriptions.clear();
-    if (reason !== 'closed') log({ level: 'info', msg: 'connection dropped', reason, address: conn.address, client: conn.principal?.name });
+    if (reason !== 'closed') log('info', 'connection dropped', { reason, address: conn.address, client: conn.principal?.name });
   };
 
   /** Sends an event to every scene subscription whose camera filter admits `cameraId`; serialised once, if at all. */
@@ -221,7 +217,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     const principal = verifier.verify(parsed.data.access_token);
     if (!principal) {
       authLimiter.recordFailure(conn.address);
-      log({ level: 'warn', msg: 'authentication failed', address: conn.address });
+      log('warn', 'authentication failed', { address: conn.address });
       return refuse('invalid access token');
     }
     authLimiter.recordSuccess(conn.address);
@@ -345,8 +341,10 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       },
       (err: unknown) => {
         const e = toFamiliarError(err);
-        if (e.code === 'INTERNAL') log({ level: 'error', msg: 'command failed', type: cmd.type, error: e.message, stack: (err as Error)?.stack });
-        conn.error(id, e.code, e.code === 'INTERNAL' ? 'internal error' : e.message);
+        if (e.code === 'INTERNAL') log('error', 'command failed', { type: cmd.type, error: e.message, stack: (err as Error)?.stack });
+        // An internal error's message and details may carry anything (paths, stacks): the client gets neither.
+        if (e.code === 'INTERNAL') conn.error(id, e.code, 'internal error');
+        else conn.error(id, e.code, e.message, e.toJSON().details);
       },
     );
   };
@@ -381,7 +379,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes the socket itself after a protocol error (1009 for an oversized message).
-      log({ level: 'info', msg: 'websocket error', code: err.code, error: err.message, address: conn.address });
+      log('info', 'websocket error', { code: err.code, error: err.message, address: conn.address });
     });
     ws.on('close', () => {
       if (!conn.closed) {
@@ -423,7 +421,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     http.listen(cfg.port, cfg.host, () => resolve());
   });
   const address = http.address() as AddressInfo;
-  log({ level: 'info', msg: 'dialogue server listening', host: address.address, port: address.port, path: cfg.path });
+  log('info', 'dialogue server listening', { host: address.address, port: address.port, path: cfg.path });
 
   return {
     host: address.address,

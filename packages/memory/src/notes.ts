@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { FamiliarError, type Sighting } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger, type Sighting } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { mentionsAny, redactNames } from './mentions.ts';
 import type { SightingsLog } from './sightings.ts';
 
@@ -46,7 +45,7 @@ export interface NotesOptions {
   checkConcept?: ConceptCheck;
   /** Open without repairing or writing anything; every change is rejected with STORE_IO. */
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -108,7 +107,7 @@ export class NotesLog {
   readonly #maxText: number;
   readonly #windowMs: number;
   readonly #check: ConceptCheck | undefined;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #notes = new Map<string, Note>();
   readonly #byConcept = new Map<string, Set<string>>();

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { foldText, mentionsAny, redactNames } from './mentions.ts';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
 
@@ -36,7 +35,7 @@ export interface PreferenceOptions {
   /** Validates concept ids (the {@link Memory} facade requires an enrolled person). */
   checkConcept?: ConceptCheck;
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -72,7 +71,7 @@ export class PreferenceStore {
   readonly readOnly: boolean;
   readonly #max: number;
   readonly #check: ConceptCheck | undefined;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #people = new Map<string, Preferences>();
   #snapshot: SnapshotFile | undefined;

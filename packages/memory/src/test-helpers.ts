@@ -3,9 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FamiliarError, type ErrorCode } from '@familiar/contracts';
+import { FamiliarError, seededRandom, type ErrorCode } from '@familiar/contracts';
 
-import { seededRandom } from '@familiar/contracts';
 
 export { seededRandom };
 

@@ -1,11 +1,10 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { base64ToFloat32, cleanTempFiles, float32ToBase64, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import { checkText, checkTime, DAY_MS, invalid } from './checks.ts';
 import { checkUnitVector, type NewConceptView } from './concept-codec.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { CoalescedWrites, readOrQuarantine } from './snapshot.ts';
 
 /** An unrecognised face seen by a camera: its embedding (unit length, the face space's dimension). */
@@ -64,7 +63,7 @@ export interface UnknownOptions {
   /** Expected embedding dimension; default: that of the first vector seen. */
   dim?: number;
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -149,7 +148,7 @@ export class UnknownVisitors {
   readonly #maxGroups: number;
   readonly #retentionMs: number;
   readonly #visitGapMs: number;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   #dim: number | undefined;
   readonly #groups = new Map<string, Group>();

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind } from '@familiar/contracts';
+import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { fetchModels, openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
-import { Runtime, type RuntimeLog } from './live/runtime.ts';
+import { Runtime } from './live/runtime.ts';
 import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
 import { MEMORY_COMMANDS } from './cli-memory.ts';
@@ -257,7 +257,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Runs the live runtime until SIGINT/SIGTERM. Log lines are JSON on stderr; the first stdout line says where to connect. */
 async function start(config: ResolvedConfig): Promise<number> {
-  const log: RuntimeLog = (level, msg, fields) => {
+  const log: Logger = (level, msg, fields) => {
     if (level === 'debug') return;
     process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields })}\n`);
   };

@@ -9,6 +9,7 @@ import {
   type ConceptSummary,
   type ConceptView,
   type EmbeddingSpace,
+  type Logger,
   type RgbImage,
 } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
@@ -89,7 +90,7 @@ export class FamiliarCore {
    * Loads the models and opens the store (taking its lock, unless `readOnly`: a read-only core can list and
    * recognise beside a running runtime but changes nothing).
    */
-  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean } = {}): Promise<FamiliarCore> {
+  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean; log?: Logger } = {}): Promise<FamiliarCore> {
     const models = await loadVisionModels(config);
     try {
       const { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch } = config.store;
@@ -98,6 +99,7 @@ export class FamiliarCore {
         concepts: { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch },
         ...(options.readOnly && { readOnly: true }),
         keepThumbnails: !config.store.embeddingsOnly,
+        ...(options.log && { log: options.log }),
       });
       return new FamiliarCore(config, models, memory);
     } catch (err) {

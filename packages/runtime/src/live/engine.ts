@@ -1,4 +1,4 @@
-import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Match, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
+import { toFamiliarError, type Box, type Logger, type ConceptKind, type ConceptSummary, type Match, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
 import type { ReminderEvent } from '@familiar/dialogue';
 import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '@familiar/config';
 import { EmbeddingReuse, SceneTracker, type Observation, type TrackEvent } from '@familiar/perception';
@@ -62,6 +62,17 @@ export interface EngineStats {
 }
 
 /**
+ * What the engine offers across the thread boundary: every public method of {@link Engine} (its own and the
+ * household's). The worker's method union, the client's forwarding and the worker's dispatch all derive from it.
+ */
+export type EngineApi = { [K in keyof Engine as Engine[K] extends (...args: never[]) => unknown ? K : never]: Engine[K] };
+
+/** Whether `name` is an {@link EngineApi} method (the worker refuses anything else). */
+export function isEngineMethod(engine: Engine, name: unknown): name is keyof EngineApi {
+  return typeof name === 'string' && !Object.hasOwn(Object.prototype, name) && typeof (engine as unknown as Record<string, unknown>)[name] === 'function';
+}
+
+/**
  * Everything that runs models, owned by one thread: the recognition core, the concept store and the tracker.
  * The live runtime runs it in a worker thread; tests and the benchmark may run it in-process.
  */
@@ -79,13 +90,19 @@ export class Engine extends Household {
     this.tracker = new SceneTracker(core.config.tracking);
   }
 
-  static async open(options: LoadConfigOptions | ResolvedConfig): Promise<Engine> {
+  /** `log` receives what the store repaired on opening and what it could not write later. */
+  static async open(options: LoadConfigOptions | ResolvedConfig, log?: Logger): Promise<Engine> {
     const config = 'paths' in options ? options : loadConfig(options);
-    return new Engine(await FamiliarCore.open(config));
+    return new Engine(await FamiliarCore.open(config, config.paths.storeDir, log ? { log } : {}));
   }
 
   get config(): ResolvedConfig {
     return this.core.config;
+  }
+
+  /** Changes whenever a concept is added, changed or removed (the worker then sends the changes with its reply). */
+  get conceptRevision(): number {
+    return this.core.store.revision;
   }
 
   list(): ConceptSummary[] {
