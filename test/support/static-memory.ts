@@ -5,21 +5,22 @@
  * the runtime's come from the pipeline. The runtime implements the same interface over the real Memory.
  */
 import { randomUUID } from 'node:crypto';
-import { FamiliarError, type Box, type ConceptSummary, type Match } from '@familiar/contracts';
-import type {
-  LastSeen,
-  MemoryBackend,
-  MentionRecallInfo,
-  NoteInfo,
-  PreferenceAttributeInfo,
-  PreferencesInfo,
-  ReminderEvent,
-  SightingInfo,
-  TriggerInfo,
-  TriggerRequest,
-  UnknownInfo,
-  View,
-} from '@familiar/dialogue';
+import {
+  FamiliarError,
+  type Box,
+  type ConceptSummary,
+  type Match,
+  type MentionRecallInfo,
+  type Note,
+  type PreferenceAttribute,
+  type Preferences,
+  type ReminderEvent,
+  type SightingInfo,
+  type TriggerInfo,
+  type TriggerRequest,
+  type UnknownSummary,
+} from '@familiar/contracts';
+import type { LastSeen, MemoryBackend, View } from '@familiar/dialogue';
 import { decodeImage } from '@familiar/image';
 import { extractPreferences, mentionedIds, parseTriggerRequest } from '@familiar/memory';
 
@@ -41,10 +42,10 @@ export class StaticMemory implements MemoryBackend {
   readonly views = new Map<string, View>();
   /** Every visit, oldest first. */
   readonly visits: SightingInfo[] = [];
-  readonly notesLog: NoteInfo[] = [];
+  readonly notesLog: Note[] = [];
   readonly triggerMap = new Map<string, TriggerInfo>();
-  readonly preferenceMap = new Map<string, PreferencesInfo>();
-  readonly unknownMap = new Map<string, UnknownInfo>();
+  readonly preferenceMap = new Map<string, Preferences>();
+  readonly unknownMap = new Map<string, UnknownSummary>();
   readonly corrections: Correction[] = [];
   /** Comments given to the deterministic extractor (to see when the LVLM was not used). */
   readonly extracted: string[] = [];
@@ -137,12 +138,12 @@ export class StaticMemory implements MemoryBackend {
       .map((s) => ({ ...s, withOthers: [...s.withOthers] }));
   }
 
-  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<NoteInfo> {
+  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<Note> {
     const conceptIds = note.conceptIds ?? mentionedIds(note.text, [...this.concepts.values()]);
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
     for (const id of conceptIds) this.concept(id);
     const room = note.cameraId !== undefined ? this.views.get(note.cameraId)?.room : undefined;
-    const stored: NoteInfo = {
+    const stored: Note = {
       id: randomUUID(),
       conceptIds,
       speaker: note.speaker,
@@ -155,7 +156,7 @@ export class StaticMemory implements MemoryBackend {
     return stored;
   }
 
-  async notes(conceptId: string, limit: number): Promise<NoteInfo[]> {
+  async notes(conceptId: string, limit: number): Promise<Note[]> {
     this.concept(conceptId);
     return this.notesLog.filter((n) => n.conceptIds.includes(conceptId)).reverse().slice(0, limit);
   }
@@ -214,21 +215,21 @@ export class StaticMemory implements MemoryBackend {
     return () => this.reminderListeners.delete(listener);
   }
 
-  async preferences(conceptId: string): Promise<PreferencesInfo> {
+  async preferences(conceptId: string): Promise<Preferences> {
     this.person(conceptId);
-    return structuredClone(this.preferenceMap.get(conceptId) ?? { conceptId, likes: [], dislikes: [] });
+    return structuredClone(this.preferenceMap.get(conceptId) ?? { conceptId, likes: [], dislikes: [], updatedAt: 0 });
   }
 
-  async setPreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<PreferencesInfo> {
+  async setPreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<Preferences> {
     this.person(conceptId);
-    const item = (text: string): PreferenceAttributeInfo => ({ text, source: 'edited', at: Date.now() });
-    this.preferenceMap.set(conceptId, { conceptId, likes: lists.likes.map(item), dislikes: lists.dislikes.map(item) });
+    const item = (text: string): PreferenceAttribute => ({ text, source: 'edited', at: Date.now() });
+    this.preferenceMap.set(conceptId, { conceptId, likes: lists.likes.map(item), dislikes: lists.dislikes.map(item), updatedAt: Date.now() });
     return this.preferences(conceptId);
   }
 
-  async mergePreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<PreferencesInfo> {
+  async mergePreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<Preferences> {
     const p = await this.preferences(conceptId);
-    const merge = (into: PreferenceAttributeInfo[], from: PreferenceAttributeInfo[], items: string[]) => {
+    const merge = (into: PreferenceAttribute[], from: PreferenceAttribute[], items: string[]) => {
       for (const text of items) {
         // A new opinion replaces the opposite one.
         const opposite = from.findIndex((a) => fold(a.text) === fold(text));
@@ -258,7 +259,7 @@ export class StaticMemory implements MemoryBackend {
     return { concept: next, views: next.viewCount };
   }
 
-  async unknowns(): Promise<UnknownInfo[]> {
+  async unknowns(): Promise<UnknownSummary[]> {
     return [...this.unknownMap.values()].map((u) => ({ ...u }));
   }
 

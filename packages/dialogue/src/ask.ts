@@ -1,4 +1,4 @@
-import { FamiliarError, toFamiliarError, type AskMode, type Logger, type AskResult, type ConceptSummary, type Match, type RgbImage, type WireLastSeen } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type ReminderEvent, type RgbImage, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
 import type { DialogueBackend } from './backend.ts';
 import {
@@ -14,7 +14,6 @@ import {
 } from './grounded.ts';
 import { isLastMentionQuestion, isReminderRequest } from './intents.ts';
 import type { ChatModel } from './lvlm.ts';
-import type { ReminderEvent } from './memory-backend.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
 import { buildAnswerMessages, buildCaptionMessages, findMentions, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
 import { memberKey, personNamed, type ReminderInbox } from './reminders.ts';

@@ -1,6 +1,5 @@
-import type { Box, ConceptKind, Match } from '@familiar/contracts';
+import type { Box, ConceptKind, Match, MentionRecallInfo, ReminderEvent, SightingInfo, TriggerInfo } from '@familiar/contracts';
 import type { LastSeen } from './backend.ts';
-import type { MentionRecallInfo, ReminderEvent, SightingInfo, TriggerInfo } from './memory-backend.ts';
 import { sanitiseText, PROMPT_LIMITS } from './prompt.ts';
 
 /** Why the built-in responder answers instead of the LVLM; decides the closing sentence. */

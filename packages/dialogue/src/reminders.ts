@@ -1,5 +1,4 @@
-import type { ConceptSummary } from '@familiar/contracts';
-import type { ReminderEvent } from './memory-backend.ts';
+import type { ConceptSummary, ReminderEvent } from '@familiar/contracts';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
 export function memberKey(name: string): string {

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import {
   CLIENT_ROLES,
+  CONCEPT_CONTEXT_MAX,
   CONCEPT_KINDS,
+  CONCEPT_NAME_MAX,
   ERROR_CODES,
   PROTOCOL_VERSION,
   type AskCancelResult,
@@ -50,8 +52,6 @@ export interface ProtocolLimits {
 
 export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = { maxQuestionChars: 1000, maxImagesPerMessage: 8, maxImageBase64Chars: 16 * 1024 * 1024 };
 
-export const NAME_MAX = 64;
-export const CONTEXT_MAX = 1000;
 /** A note's text, a trigger's message, a preference comment. */
 export const NOTE_MAX = 1000;
 export const COMMENT_MAX = 2000;
@@ -65,8 +65,8 @@ const NO_CONTROL_BUT_LINES = /^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/;
 const Id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe('Command id: an integer, strictly increasing per connection, echoed in results and events.');
 const CameraId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).describe('Camera id from the configuration.');
 const ConceptId = z.string().min(1).max(128).describe('Concept id from concepts/list.');
-const Name = z.string().min(1).max(NAME_MAX).regex(NO_CONTROL, 'must not contain control characters').refine((s) => s.trim().length > 0, 'must not be blank');
-const Context = z.string().max(CONTEXT_MAX).regex(NO_CONTROL_BUT_LINES, 'must not contain control characters');
+const Name = z.string().min(1).max(CONCEPT_NAME_MAX).regex(NO_CONTROL, 'must not contain control characters').refine((s) => s.trim().length > 0, 'must not be blank');
+const Context = z.string().max(CONCEPT_CONTEXT_MAX).regex(NO_CONTROL_BUT_LINES, 'must not contain control characters');
 const Kind = z.enum(CONCEPT_KINDS as readonly ['person', 'pet', 'object']);
 const Base64 = (maxChars: number) =>
   z

@@ -1,28 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { FamiliarError, silentLogger, type Logger, type Sighting } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger, type Note, type Sighting } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
 import { mentionsAny, redactNames } from './mentions.ts';
 import type { SightingsLog } from './sightings.ts';
-
-/** Something a user said about one or more concepts in dialogue (CoViP: "what was I doing when I last mentioned Grandma?"). */
-export interface Note {
-  id: string;
-  /** The concepts the text is about (at least one). */
-  conceptIds: string[];
-  /** Who said it: a person concept id, a client name, or null when unknown. */
-  speaker: string | null;
-  text: string;
-  /** Epoch milliseconds. */
-  at: number;
-  /** The camera the speaker was at (or talking through), when known. */
-  cameraId?: string;
-  room?: string;
-  /** What the speaker was doing, e.g. a caption of the scene at the time. */
-  activity?: string;
-}
 
 /** A note to record: id is assigned; `at` defaults to now. */
 export interface NewNote {

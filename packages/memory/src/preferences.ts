@@ -1,27 +1,9 @@
 import path from 'node:path';
-import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger, type PreferenceAttribute, type Preferences } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
 import { foldText, mentionsAny, redactNames } from './mentions.ts';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
-
-/** One liked or disliked attribute (ViPer): "the lights dim in the evening". */
-export interface PreferenceAttribute {
-  text: string;
-  /** 'extracted' from what the person said; 'edited' by a household member. */
-  source: 'extracted' | 'edited';
-  /** When it was last stated or edited (epoch ms). */
-  at: number;
-}
-
-/** A person's preferences. */
-export interface Preferences {
-  conceptId: string;
-  likes: PreferenceAttribute[];
-  dislikes: PreferenceAttribute[];
-  /** 0 when nothing was ever recorded. */
-  updatedAt: number;
-}
 
 /** Attribute texts to merge or set. */
 export interface PreferenceLists {

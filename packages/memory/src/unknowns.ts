@@ -1,6 +1,6 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
+import { dot, FamiliarError, normalise, silentLogger, type Logger, type UnknownSummary } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { base64ToFloat32, cleanTempFiles, float32ToBase64, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import { checkText, checkTime, DAY_MS, invalid } from './checks.ts';
@@ -13,22 +13,6 @@ export interface UnknownObservation {
   /** Epoch ms; default now. */
   at?: number;
   cameraId?: string;
-}
-
-/** A provisional identity as listed to clients (no vectors). */
-export interface UnknownSummary {
-  /** `unknown-N`, never reused. */
-  id: string;
-  firstSeen: number;
-  lastSeen: number;
-  /** Visits in all (sightings closer together than the visit gap count once). */
-  visits: number;
-  /** Visits in the 7 days before now ("seen 4 times this week"). */
-  visitsLast7Days: number;
-  /** Days (UTC) with at least one visit in the 7 days before now. */
-  daysLast7Days: number;
-  viewCount: number;
-  lastCameraId?: string;
 }
 
 /** Where an observation went. */
@@ -104,21 +88,6 @@ const DEFAULTS = MemoryConfig.parse({});
 const MAX_VISIT_TIMES = 500;
 const WEEK_MS = 7 * DAY_MS;
 const MAINTENANCE_MS = 60 * 60 * 1000;
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
-
-function normalised(sum: Float32Array): Float32Array {
-  const m = Float32Array.from(sum);
-  let n = 0;
-  for (const x of m) n += x * x;
-  n = Math.sqrt(n) || 1;
-  for (let i = 0; i < m.length; i++) m[i]! /= n;
-  return m;
-}
 
 /**
  * Unrecognised faces grouped online into provisional identities (`unknown-1`, `unknown-2`, …), so the
@@ -234,7 +203,7 @@ export class UnknownVisitors {
       group.lastSeen = Math.max(group.lastSeen, at);
       if (newVisit) this.#countVisit(group, at);
       for (let i = 0; i < vector.length; i++) group.sum[i]! += vector[i]!;
-      group.mean = normalised(group.sum);
+      group.mean = normalise(Float32Array.from(group.sum));
       this.#addView(group, { vector, at, ...(cameraId === undefined ? {} : { cameraId }) });
     } else {
       const number = this.#nextNumber++;
@@ -516,7 +485,7 @@ function decodeGroup(payload: unknown, id: string): Group {
     visitTimes: p.visitTimes.map((t: unknown) => checkTime(t, 'visit time')).slice(-MAX_VISIT_TIMES),
     views,
     sum,
-    mean: normalised(sum),
+    mean: normalise(Float32Array.from(sum)),
   };
   if (p.lastCameraId !== undefined) g.lastCameraId = checkText(p.lastCameraId, 'lastCameraId', 200);
   return g;

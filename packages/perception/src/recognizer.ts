@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   FamiliarError,
+  iou,
   type Box,
   type Concept,
   type ConceptKind,
@@ -13,10 +14,11 @@ import {
   type RgbImage,
   type StageTimings,
   type Thresholds,
+  type ViewHit,
 } from '@familiar/contracts';
 import type { RecognitionConfig } from '@familiar/config';
 import { cropRgb, resizeRgb } from '@familiar/image';
-import { alignFace, iou, type DetectorProposal, type FaceDetection, type VisionModels } from '@familiar/vision';
+import { alignFace, type DetectorProposal, type FaceDetection, type VisionModels } from '@familiar/vision';
 import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask, type EmbeddingReuse } from './regions.ts';
 
 /** One embedded region of an image: where it is, what produced it, and its vector in one embedding space. */
@@ -56,13 +58,6 @@ export interface DetailedRecognition extends Recognition {
 }
 
 /** A stored view found by a similarity search. */
-export interface ViewHit {
-  conceptId: string;
-  viewId: string;
-  similarity: number;
-  negative: boolean;
-}
-
 /** What the recogniser needs from the concept store (the memory package's ConceptStore satisfies it). */
 export interface ConceptGallery {
   /** Names, kinds and thresholds of every concept (no views: matching reads this on every frame). */

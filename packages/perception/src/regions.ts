@@ -1,6 +1,6 @@
-import type { Box, RgbImage } from '@familiar/contracts';
+import { iou, type Box, type RgbImage } from '@familiar/contracts';
 import { clampBox, cropRgb, padBox, resizeRgb } from '@familiar/image';
-import { iou, type SalientMask } from '@familiar/vision';
+import type { SalientMask } from '@familiar/vision';
 
 /** A mask resampled onto an image's own pixel grid, binarised. */
 export interface BinaryMask {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
+import { CONCEPT_KINDS, FamiliarError, scaleBox, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { fetchModels, openModel } from '@familiar/vision';
@@ -280,7 +280,7 @@ async function writeOverlay(out: string, rec: ImageRecognition): Promise<void> {
   const s = rec.scale;
   const items = rec.matches.map((m) => ({
     label: m.name,
-    box: { xmin: m.box.xmin / s, ymin: m.box.ymin / s, xmax: m.box.xmax / s, ymax: m.box.ymax / s },
+    box: scaleBox(m.box, 1 / s),
   }));
   const result = await renderOverlay(rec.image, items);
   await writeFile(out, result.jpeg);

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
+  CONCEPT_CONTEXT_MAX,
   CONCEPT_KINDS,
+  CONCEPT_NAME_MAX,
   FamiliarError,
+  roundBox,
+  scaleBox,
   toFamiliarError,
   type Box,
   type Concept,
@@ -21,7 +25,8 @@ import { loadVisionModels, type VisionModels } from '@familiar/vision';
 /** One enrolment photo: encoded bytes or a file path, with a label for messages. */
 export type PhotoInput = { bytes: Uint8Array; origin: string } | { file: string; origin?: string };
 
-export interface EnrolRequest {
+/** What {@link FamiliarCore.enrol} takes (the dialogue service's EnrolRequest becomes one of these in the runtime). */
+export interface EnrolInput {
   name: string;
   kind: ConceptKind;
   context?: string;
@@ -60,9 +65,6 @@ const THUMBNAIL_SIDE = 160;
 async function thumbnailOf(image: RgbImage, box: Box): Promise<Uint8Array> {
   return encodeJpeg(await downscale(contextCrop(image, box, 0.15), THUMBNAIL_SIDE), 80);
 }
-
-export const MAX_NAME_LENGTH = 64;
-export const MAX_CONTEXT_LENGTH = 2000;
 
 /**
  * The recognition core wired together: models, the persistent concept store and the recogniser. The CLI, the
@@ -133,7 +135,7 @@ export class FamiliarCore {
    * Enrols a concept from photos. Photos that cannot be used are reported, not fatal, as long as one gives a view.
    * The concept is durable when this resolves; thresholds of every concept sharing a space are recalibrated.
    */
-  async enrol(req: EnrolRequest): Promise<EnrolResult> {
+  async enrol(req: EnrolInput): Promise<EnrolResult> {
     const name = validateName(req.name);
     if (!CONCEPT_KINDS.includes(req.kind)) throw new FamiliarError('INPUT_INVALID', `kind must be one of ${CONCEPT_KINDS.join(', ')}`);
     const context = validateContext(req.context ?? '');
@@ -176,7 +178,7 @@ export class FamiliarCore {
     const concept = this.resolve(req.concept);
     const decoded = await this.decode(req.photo);
     const s = decoded.scale;
-    const box = req.box ? { xmin: req.box.xmin / s, ymin: req.box.ymin / s, xmax: req.box.xmax / s, ymax: req.box.ymax / s } : null;
+    const box = req.box ? scaleBox(req.box, 1 / s) : null;
     const origin = 'bytes' in req.photo ? req.photo.origin : (req.photo.origin ?? req.photo.file);
     const views = await this.recognizer.correctionViews(decoded.image, { conceptId: concept.id, kind: concept.kind }, box, req.verdict === 'not', origin);
     if (views.length === 0) {
@@ -258,8 +260,8 @@ export class FamiliarCore {
       ...rec,
       width: decoded.originalWidth,
       height: decoded.originalHeight,
-      matches: rec.matches.map((m) => ({ ...m, box: scaleBox(m.box, s) })),
-      unknownFaces: rec.unknownFaces.map((f) => ({ ...f, box: scaleBox(f.box, s) })),
+      matches: rec.matches.map((m) => ({ ...m, box: roundBox(scaleBox(m.box, s)) })),
+      unknownFaces: rec.unknownFaces.map((f) => ({ ...f, box: roundBox(scaleBox(f.box, s)) })),
       timings: { decode: decodeMs, ...rec.timings },
       image: decoded.image,
       scale: s,
@@ -284,11 +286,6 @@ function spacesOf(views: readonly ConceptView[]): Set<EmbeddingSpace> {
   return new Set(views.map((v) => v.space));
 }
 
-function scaleBox(b: Box, s: number): Box {
-  const r = (x: number) => Math.round(x * s);
-  return { xmin: r(b.xmin), ymin: r(b.ymin), xmax: r(b.xmax), ymax: r(b.ymax) };
-}
-
 // Control characters would corrupt labels, logs and prompts.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -297,7 +294,7 @@ export function validateName(raw: string): string {
   if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'name must be a string');
   const name = raw.normalize('NFC').trim();
   if (name.length === 0) throw new FamiliarError('INPUT_INVALID', 'name must not be empty');
-  if (name.length > MAX_NAME_LENGTH) throw new FamiliarError('INPUT_INVALID', `name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (name.length > CONCEPT_NAME_MAX) throw new FamiliarError('INPUT_INVALID', `name is longer than ${CONCEPT_NAME_MAX} characters`);
   if (CONTROL.test(name)) throw new FamiliarError('INPUT_INVALID', 'name must not contain control characters');
   return name;
 }
@@ -305,7 +302,7 @@ export function validateName(raw: string): string {
 export function validateContext(raw: string): string {
   if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'context must be a string');
   const context = raw.normalize('NFC').trim();
-  if (context.length > MAX_CONTEXT_LENGTH) throw new FamiliarError('INPUT_INVALID', `context is longer than ${MAX_CONTEXT_LENGTH} characters`);
+  if (context.length > CONCEPT_CONTEXT_MAX) throw new FamiliarError('INPUT_INVALID', `context is longer than ${CONCEPT_CONTEXT_MAX} characters`);
   // Newlines and tabs are fine in free text; other control characters are not.
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(context)) throw new FamiliarError('INPUT_INVALID', 'context must not contain control characters');
   return context;

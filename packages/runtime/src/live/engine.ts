@@ -1,10 +1,9 @@
-import { toFamiliarError, type Box, type Logger, type ConceptKind, type ConceptSummary, type Match, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
-import type { ReminderEvent } from '@familiar/dialogue';
+import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Logger, type Match, type ReminderEvent, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
 import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '@familiar/config';
 import { EmbeddingReuse, SceneTracker, type Observation, type TrackEvent } from '@familiar/perception';
 import { encodeJpeg } from '@familiar/image';
 import { modelStats } from '@familiar/vision';
-import { FamiliarCore, type EnrolResult } from '../core.ts';
+import { FamiliarCore, type EnrolInput, type EnrolResult } from '../core.ts';
 import { Household } from '../household.ts';
 
 /** A camera frame handed to the engine. */
@@ -39,13 +38,6 @@ export interface FrameResult {
   reminders: ReminderEvent[];
   /** Wall time of the whole frame inside the engine, ms. */
   totalMs: number;
-}
-
-export interface EnrolInput {
-  name: string;
-  kind: ConceptKind;
-  context: string;
-  photos: { bytes: Uint8Array; origin: string }[];
 }
 
 export interface EngineStats {

@@ -1,19 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  FamiliarError,
-  toFamiliarError,
-  type Box,
-  type Logger,
-  type Match,
-  type RgbImage,
-  type SceneEvent,
-  type SceneTrack,
-} from '@familiar/contracts';
+import { FamiliarError, scaleBox, toFamiliarError, type Box, type Logger, type Match, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
 import type { AccessTokenConfig, CameraConfig, ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
-import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
+import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
 import { extractPreferences } from '@familiar/memory';
 import type { TrackEvent } from '@familiar/perception';
@@ -360,8 +351,7 @@ export class Runtime {
 
   async #view(cam: Camera, jpeg: Uint8Array, result: FrameResult): Promise<View> {
     const { image, scale } = await decodeImage(jpeg, { limits: this.config.limits, maxSide: VIEW_MAX_SIDE });
-    const down = (b: Box): Box => ({ xmin: b.xmin / scale, ymin: b.ymin / scale, xmax: b.xmax / scale, ymax: b.ymax / scale });
-    const matches: Match[] = result.matches.map((m) => ({ ...m, box: down(m.box) }));
+    const matches: Match[] = result.matches.map((m) => ({ ...m, box: scaleBox(m.box, 1 / scale) }));
     return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, image, matches };
   }
 
