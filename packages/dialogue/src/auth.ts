@@ -9,6 +9,11 @@ export interface Principal {
   member: string | undefined;
 }
 
+/** Whether `principal` holds at least `role` ('viewer': everyone): the one place roles are compared. */
+export function hasRole(principal: Principal, role: ClientRole): boolean {
+  return role === 'viewer' || principal.role === 'control';
+}
+
 interface StoredToken extends Principal {
   hash: Buffer;
 }

@@ -10,6 +10,7 @@ import {
   type AskResult,
   type AuthMessage,
   type ClientCommand,
+  type CommandType,
   type ConceptResult,
   type ConceptsListResult,
   type CorrectResult,
@@ -229,7 +230,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     "Enrol an unknown visitor as a person from the face views gathered so far (role control).",
   );
   const UnknownsDismiss = cmd('unknowns/dismiss', { unknown_id: UnknownId }, 'Forget an unknown visitor (role control).');
-  const Command = z.discriminatedUnion('type', [
+  const options = [
     Ping,
     Status,
     ConceptsList,
@@ -257,8 +258,19 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     UnknownsList,
     UnknownsName,
     UnknownsDismiss,
-  ]);
-  return { Command };
+  ] as const;
+  const Command = z.discriminatedUnion('type', [...options]);
+  // Each command's own schema by its type: the command table (commands.ts) validates with these.
+  const byType = Object.fromEntries(options.map((o) => [optionType(o), o])) as unknown as CommandSchemaByType;
+  return { Command, byType };
+}
+
+/** The schema of one command type (its parsed value is exactly that command). */
+export type CommandSchemaByType = { [T in CommandType]: z.ZodType<Extract<ClientCommand, { type: T }>> };
+
+function optionType(schema: z.ZodType): CommandType {
+  // Every option is an object with a literal `type` (possibly wrapped in a refinement, which keeps the shape).
+  return (schema as unknown as { shape: { type: { value: CommandType } } }).shape.type.value;
 }
 
 // ---- server messages (for the published schema and for checking what the server sends in tests)

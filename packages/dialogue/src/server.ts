@@ -9,27 +9,23 @@ import {
   PROTOCOL_VERSION,
   silentLogger,
   toFamiliarError,
-  type ClientCommand,
-  type ClientRole,
-  type CommandType,
   type ErrorCode,
   type Logger,
   type SceneEvent,
   type ServerMessage,
-  type StatusResult,
 } from '@familiar/contracts';
 import { LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
-import { DEFAULT_IMAGE_LIMITS, assertLabelFont, decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
+import { DEFAULT_IMAGE_LIMITS, assertLabelFont, type ImageLimits } from '@familiar/image';
 import { Asker } from './ask.ts';
 import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
-import type { DialogueBackend, Snapshot } from './backend.ts';
+import type { DialogueBackend } from './backend.ts';
+import { AskSlots, admitCommand, commandTable, type CommandServices } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
-import { runMemoryCommand } from './memory-commands.ts';
 import { toWireReminder } from './memory-wire.ts';
 import { ReminderInbox } from './reminders.ts';
 import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan } from './json-guard.ts';
-import { AuthSchema, commandSchemas } from './schema.ts';
-import { toWireCameraStats, toWireConcept, toWireSceneEvent, toWireSnapshot } from './wire.ts';
+import { AuthSchema } from './schema.ts';
+import { toWireSceneEvent } from './wire.ts';
 
 export interface DialogueServerOptions {
   backend: DialogueBackend;
@@ -59,30 +55,6 @@ export interface DialogueServer {
   close(): Promise<void>;
 }
 
-/**
- * Uploaded images are decoded no larger than this: recognition and the LVLM work on far fewer pixels, and a
- * 50-megapixel upload would otherwise hold 150 MB of RGB per ask.
- */
-const ASK_IMAGE_MAX_SIDE = 2048;
-
-/** JPEG quality of snapshots the server has to encode itself (for people to look at, not for models). */
-const SNAPSHOT_JPEG_QUALITY = 80;
-/**
- * A snapshot JPEG larger than this is scaled down to SNAPSHOT_MAX_SIDE first: a 4K camera's frame, base64,
- * would alone exceed a client's send buffer (maxBufferedBytes) and get it dropped, and a screen shows less.
- */
-const SNAPSHOT_MAX_BYTES = 1024 * 1024;
-const SNAPSHOT_MAX_SIDE = 1280;
-
-const CONTROL_ONLY: ReadonlySet<CommandType> = new Set(['concepts/enrol', 'concepts/update', 'concepts/forget', 'concepts/correct', 'unknowns/name', 'unknowns/dismiss']);
-
-function describeZodError(err: z.ZodError): string {
-  const issue = err.issues[0];
-  if (issue?.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue?.code === 'invalid_union' && issue.path.join('.') === 'type') return `unknown command type; expected one of ${(issue as { options?: unknown[] }).options?.join(', ')}`;
-  return formatZodError(err, 'invalid message').replace(/^invalid message: /, '');
-}
-
 /** Per-connection state. */
 class Connection {
   principal: Principal | null = null;
@@ -105,10 +77,6 @@ class Connection {
   ) {
     this.bucket = new TokenBucket(cfg.commandsPerSecond, cfg.commandBurst);
     this.maxBuffered = cfg.maxBufferedBytes;
-  }
-
-  get role(): ClientRole | null {
-    return this.principal?.role ?? null;
   }
 
   send(msg: ServerMessage): void {
@@ -163,7 +131,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     reminders,
     log,
   });
-  const schemas = commandSchemas({
+  const table = commandTable({
     maxQuestionChars: cfg.maxQuestionChars,
     maxImagesPerMessage: cfg.maxImagesPerMessage,
     // Only the message bound here: an image over the byte limit gets the more telling IMAGE_TOO_LARGE later.
@@ -172,8 +140,17 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const verifier = new TokenVerifier(cfg.tokens);
   const authLimiter = new AuthFailureLimiter(cfg.maxAuthFailures, cfg.authFailureWindowMs);
   const connections = new Set<Connection>();
-  const startedAt = Date.now();
-  let asksInFlight = 0;
+  const services: CommandServices = {
+    cfg,
+    backend,
+    asker,
+    chatModel,
+    imageLimits,
+    asks: new AskSlots(cfg.maxConcurrentAsksPerClient, cfg.maxConcurrentAsks),
+    startedAt: Date.now(),
+    clientCount: () => connections.size,
+    now: Date.now,
+  };
 
   const dropConnection = (conn: Connection, reason: string) => {
     connections.delete(conn);
@@ -226,100 +203,6 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
   };
 
-  const run = async (conn: Connection, cmd: ClientCommand): Promise<unknown> => {
-    switch (cmd.type) {
-      case 'ping':
-        conn.send({ id: cmd.id, type: 'pong' });
-        return undefined;
-      case 'status': {
-        const result: StatusResult = {
-          protocol: PROTOCOL_VERSION,
-          uptime_s: Math.round((Date.now() - startedAt) / 1000),
-          clients: connections.size,
-          asks_in_flight: asksInFlight,
-          lvlm: { configured: chatModel !== null, model: chatModel?.model ?? null },
-          cameras: (backend.cameras?.() ?? []).map(toWireCameraStats),
-          backend: backend.status(),
-        };
-        return result;
-      }
-      case 'concepts/list':
-        return { concepts: backend.listConcepts().map(toWireConcept) };
-      case 'concepts/enrol': {
-        const common = { name: cmd.name.trim(), kind: cmd.kind, context: cmd.context ?? '' };
-        if (cmd.photos) {
-          const photos: Uint8Array[] = [];
-          for (const p of cmd.photos) {
-            const bytes = decodeBase64(p, imageLimits);
-            // Validate before the backend sees it: size, pixel count (decompression bombs), decodability.
-            await decodeImage(bytes, { limits: imageLimits, maxSide: 64 });
-            photos.push(bytes);
-          }
-          return { concept: toWireConcept(await backend.enrol({ ...common, photos })) };
-        }
-        return { concept: toWireConcept(await backend.enrol({ ...common, cameraId: cmd.camera_id!, box: cmd.box })) };
-      }
-      case 'concepts/update':
-        return { concept: toWireConcept(await backend.updateConcept(cmd.concept_id, { name: cmd.name?.trim(), context: cmd.context })) };
-      case 'concepts/forget':
-        await backend.forget(cmd.concept_id);
-        return { concept_id: cmd.concept_id };
-      case 'ask': {
-        if (conn.asks.size >= cfg.maxConcurrentAsksPerClient) throw new FamiliarError('RATE_LIMITED', `at most ${cfg.maxConcurrentAsksPerClient} asks in flight per connection`);
-        if (asksInFlight >= cfg.maxConcurrentAsks) throw new FamiliarError('RATE_LIMITED', 'the server is answering too many questions; try again shortly');
-        const ac = new AbortController();
-        conn.asks.set(cmd.id, ac);
-        asksInFlight++;
-        try {
-          const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, imageLimits), { limits: imageLimits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
-          return await asker.ask(
-            { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? conn.principal?.member, mode: cmd.mode, client: conn.principal?.name },
-            { signal: ac.signal, onDelta: (text) => conn.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } }) },
-          );
-        } finally {
-          asksInFlight--;
-          conn.asks.delete(cmd.id);
-        }
-      }
-      case 'ask/cancel': {
-        const ac = conn.asks.get(cmd.ask_id);
-        ac?.abort();
-        return { cancelled: ac !== undefined };
-      }
-      case 'scene/subscribe':
-        if (conn.subscriptions.size >= cfg.maxSubscriptionsPerClient) throw new FamiliarError('RATE_LIMITED', `at most ${cfg.maxSubscriptionsPerClient} subscriptions per connection`);
-        conn.subscriptions.set(cmd.id, cmd.camera_id);
-        return { subscription: cmd.id };
-      case 'unsubscribe':
-        if (!conn.subscriptions.delete(cmd.subscription)) throw new FamiliarError('NOT_FOUND', `no subscription ${cmd.subscription}`);
-        return { unsubscribed: true };
-      case 'camera/snapshot': {
-        const snap = await snapshotOf(backend, cmd.camera_id, imageLimits);
-        if (!snap) throw new FamiliarError('NOT_FOUND', cmd.camera_id ? `camera "${cmd.camera_id}" has no frame yet` : 'no camera has a frame yet');
-        return toWireSnapshot(snap);
-      }
-      case 'concepts/thumbnail': {
-        const jpeg = backend.thumbnail ? await backend.thumbnail(cmd.concept_id) : null;
-        return { concept_id: cmd.concept_id, jpeg: jpeg ? Buffer.from(jpeg).toString('base64') : null };
-      }
-      default:
-        return runMemoryCommand(
-          {
-            backend,
-            principal: conn.principal!,
-            chatModel,
-            checkedImage: async (base64) => {
-              const bytes = decodeBase64(base64, imageLimits);
-              await decodeImage(bytes, { limits: imageLimits, maxSide: 64 });
-              return bytes;
-            },
-            now: Date.now,
-          },
-          cmd,
-        );
-    }
-  };
-
   const handleCommand = (conn: Connection, msg: unknown) => {
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return conn.error(null, 'MESSAGE_INVALID', 'a command must be a JSON object');
     const raw = msg as Record<string, unknown>;
@@ -331,11 +214,13 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     if (Array.isArray(raw.photos) && raw.photos.length > cfg.maxImagesPerMessage) {
       return conn.error(id, 'MESSAGE_TOO_LARGE', `${raw.photos.length} images in one message; the limit is ${cfg.maxImagesPerMessage}`);
     }
-    const parsed = schemas.Command.safeParse(msg);
-    if (!parsed.success) return conn.error(id, 'MESSAGE_INVALID', describeZodError(parsed.error));
-    const cmd = parsed.data as ClientCommand;
-    if (CONTROL_ONLY.has(cmd.type) && conn.role !== 'control') return conn.error(id, 'FORBIDDEN', `${cmd.type} needs the control role`);
-    run(conn, cmd).then(
+    const principal = conn.principal!;
+    const admitted = admitCommand(table, raw, principal);
+    if ('code' in admitted) return conn.error(id, admitted.code, admitted.message);
+    const { cmd, entry } = admitted;
+    Promise.resolve()
+      .then(() => entry.run(cmd, { server: services, session: conn, principal }))
+      .then(
       (result) => {
         if (result !== undefined) conn.send({ id, type: 'result', success: true, result });
       },
@@ -444,36 +329,4 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       });
     },
   };
-}
-
-/**
- * The backend's own snapshot, or its current view encoded here (its image taken to be in frame pixels); a
- * JPEG over SNAPSHOT_MAX_BYTES scaled down (boxes stay in frame pixels, the protocol allows a smaller JPEG).
- */
-async function snapshotOf(backend: DialogueBackend, cameraId: string | undefined, limits: ImageLimits): Promise<Snapshot | null> {
-  let snap: Snapshot | null;
-  if (backend.snapshot) snap = await backend.snapshot(cameraId);
-  else {
-    const view = await backend.currentView(cameraId);
-    snap = view && {
-      cameraId: view.cameraId,
-      room: view.room,
-      capturedAt: view.capturedAt,
-      jpeg: await encodeJpeg(view.image, SNAPSHOT_JPEG_QUALITY),
-      width: view.image.width,
-      height: view.image.height,
-      entities: view.matches,
-    };
-  }
-  if (!snap || snap.jpeg.byteLength <= SNAPSHOT_MAX_BYTES) return snap;
-  const { image } = await decodeImage(snap.jpeg, { limits, maxSide: SNAPSHOT_MAX_SIDE });
-  return { ...snap, jpeg: await encodeJpeg(image, SNAPSHOT_JPEG_QUALITY) };
-}
-
-/** Base64 → bytes, refusing what cannot be an image under the byte limit before allocating it. */
-function decodeBase64(text: string, limits: ImageLimits): Uint8Array {
-  const bytes = Math.floor((text.length * 3) / 4);
-  if (bytes > limits.maxImageBytes) throw new FamiliarError('IMAGE_TOO_LARGE', `image is about ${bytes} bytes; the limit is ${limits.maxImageBytes}`);
-  const buf = Buffer.from(text, 'base64');
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
