@@ -111,42 +111,6 @@ export function backoffDelay(attempt: number, policy: { initialMs: number; maxMs
   return Math.round(Math.min(policy.maxMs, Math.max(0, jittered)));
 }
 
-/**
- * Resolves with the next frame of a source (started or not), or rejects with CAMERA_TIMEOUT after
- * `timeoutMs`, with the source's error when it fails, or CANCELLED when `signal` aborts.
- */
-export function nextFrame(source: FrameSource, timeoutMs: number, signal?: AbortSignal): Promise<EncodedFrame> {
-  return new Promise((resolve, reject) => {
-    const finish = (): void => {
-      clearTimeout(timer);
-      source.off('frame', onFrame);
-      source.off('status', onStatus);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onFrame = (f: EncodedFrame): void => {
-      finish();
-      resolve(f);
-    };
-    const onStatus = (s: SourceStatus): void => {
-      if (s.state !== 'failed' && s.state !== 'stopped') return;
-      finish();
-      reject(s.error ?? new FamiliarError('CAMERA_UNAVAILABLE', `camera ${source.id} stopped before delivering a frame`));
-    };
-    const onAbort = (): void => {
-      finish();
-      reject(new FamiliarError('CANCELLED', `waiting for a frame of camera ${source.id} was cancelled`));
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(new FamiliarError('CAMERA_TIMEOUT', `camera ${source.id} delivered no frame within ${timeoutMs} ms`));
-    }, timeoutMs);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    source.on('frame', onFrame);
-    source.on('status', onStatus);
-  });
-}
-
 /** Hides passwords in urls (rtsp://user:secret@host) before text reaches a message or a log. */
 export function redactUrl(text: string): string {
   return text.replace(/(\/\/[^/\s:@]*:)[^@/\s]*@/g, '$1***@');

@@ -1,7 +1,7 @@
 import type { Box } from './types.ts';
 
 /** Area of a box; 0 for an empty or inverted one. */
-export function area(b: Box): number {
+function area(b: Box): number {
   return Math.max(0, b.xmax - b.xmin) * Math.max(0, b.ymax - b.ymin);
 }
 

@@ -24,7 +24,7 @@ export function timeAgo(at: number, now: number): string {
 }
 
 /** "about 5 minutes", "about 2 hours"; null under a minute (too short to be worth saying). */
-export function visitDuration(ms: number): string | null {
+function visitDuration(ms: number): string | null {
   const s = Math.round(ms / 1000);
   if (s < 60) return null;
   const about = (n: number, unit: string) => `about ${n} ${unit}${n === 1 ? '' : 's'}`;

@@ -7,5 +7,5 @@ export * from './prompt.ts';
 export * from './grounded.ts';
 export * from './schema.ts';
 export * from './wire.ts';
-export { TokenVerifier, AuthFailureLimiter, TokenBucket, type Principal } from './auth.ts';
+export { TokenVerifier } from './auth.ts';
 export * from './memory-backend.ts';

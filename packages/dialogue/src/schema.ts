@@ -51,14 +51,14 @@ export interface ProtocolLimits {
   maxImageBase64Chars: number;
 }
 
-export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = { maxQuestionChars: 1000, maxImagesPerMessage: 8, maxImageBase64Chars: 16 * 1024 * 1024 };
+const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = { maxQuestionChars: 1000, maxImagesPerMessage: 8, maxImageBase64Chars: 16 * 1024 * 1024 };
 
 /** A note's text, a trigger's message, a preference comment. */
-export const NOTE_MAX = 1000;
-export const COMMENT_MAX = 2000;
+const NOTE_MAX = 1000;
+const COMMENT_MAX = 2000;
 /** One liked / disliked attribute, and how many per list. */
-export const PREFERENCE_MAX = 200;
-export const PREFERENCE_LIST_MAX = 50;
+const PREFERENCE_MAX = 200;
+const PREFERENCE_LIST_MAX = 50;
 
 const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 const NO_CONTROL_BUT_LINES = /^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/;
@@ -76,7 +76,7 @@ const Base64 = (maxChars: number) =>
     .max(maxChars)
     .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be standard base64 without a data: prefix or line breaks');
 
-export const BoxSchema = z
+const BoxSchema = z
   .object({
     xmin: z.number().finite(),
     ymin: z.number().finite(),
@@ -399,7 +399,7 @@ const WireUnknown = z
     summary: z.string().describe('"unknown-3, seen 4 times this week"'),
   })
   .strict();
-export const ReminderFiredSchema = z
+const ReminderFiredSchema = z
   .object({
     kind: z.literal('reminder'),
     trigger_id: z.string(),
@@ -415,7 +415,7 @@ export const ReminderFiredSchema = z
   .strict();
 const Extracted = z.object({ likes: z.array(z.string()), dislikes: z.array(z.string()) }).strict();
 
-export const AskResultSchema = z
+const AskResultSchema = z
   .object({
     answer: z.string(),
     source: z.enum(['lvlm', 'grounded']).describe('lvlm: the vision-language model answered; grounded: the built-in responder (recognition + memory).'),
@@ -433,7 +433,7 @@ export const AskResultSchema = z
   })
   .strict();
 
-export const ResultSchemas = {
+const ResultSchemas = {
   ping: null,
   status: z
     .object({
@@ -496,8 +496,8 @@ export const ResultSchemas = {
   'unknowns/dismiss': z.object({ unknown_id: z.string() }).strict(),
 } as const;
 
-export const AskDeltaSchema = z.object({ kind: z.literal('delta'), text: z.string() }).strict();
-export const SceneChangeSchema = z
+const AskDeltaSchema = z.object({ kind: z.literal('delta'), text: z.string() }).strict();
+const SceneChangeSchema = z
   .object({
     kind: z.literal('scene'),
     change: z.enum(['appeared', 'moved', 'left']),
@@ -527,6 +527,7 @@ export const ServerMessageSchema = z.union([
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 type Commands = ReturnType<typeof commandSchemas>['Command'];
+/** @public Never used: it fails to compile when a schema and its contract type disagree. */
 export type ProtocolTypeChecks = [
   Assert<Equal<z.infer<Commands>, ClientCommand>>,
   Assert<Equal<z.infer<typeof AuthSchema>, AuthMessage>>,

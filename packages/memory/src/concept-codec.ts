@@ -24,7 +24,7 @@ export interface NewConcept {
   createdAt?: number;
 }
 
-export const CONCEPT_LIMITS = Object.freeze({
+const CONCEPT_LIMITS = Object.freeze({
   maxNameLength: CONCEPT_NAME_MAX,
   maxContextLength: CONCEPT_CONTEXT_MAX,
   maxOriginLength: 500,
@@ -54,7 +54,7 @@ export function checkName(name: unknown): string {
   return trimmed;
 }
 
-export function checkKind(kind: unknown): ConceptKind {
+function checkKind(kind: unknown): ConceptKind {
   if (!CONCEPT_KINDS.includes(kind as ConceptKind)) throw invalid(`kind must be one of ${CONCEPT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   return kind as ConceptKind;
 }

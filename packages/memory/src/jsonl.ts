@@ -43,13 +43,13 @@ function lineHash(json: string): string {
 }
 
 /** One record as a checksummed line (with its newline). */
-export function encodeJsonlLine(spec: JsonlSpec, record: unknown): string {
+function encodeJsonlLine(spec: JsonlSpec, record: unknown): string {
   const json = JSON.stringify(record);
   return `{"h":"${lineHash(json)}",${JSON.stringify(spec.key)}:${json}}\n`;
 }
 
 /** The record of a line, or undefined when the line is torn, fails its checksum or is not a record line. */
-export function decodeJsonlLine(spec: JsonlSpec, line: string): unknown {
+function decodeJsonlLine(spec: JsonlSpec, line: string): unknown {
   try {
     const doc = JSON.parse(line) as Record<string, unknown>;
     if (typeof doc !== 'object' || doc === null || typeof doc.h !== 'string' || !(spec.key in doc)) return undefined;

@@ -77,7 +77,7 @@ export interface DecisionRule {
   k: number;
 }
 
-export const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64 };
+const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64 };
 
 /** Order in which spaces win a concept's single box: a face is the surest evidence, body appearance the weakest. */
 const SPACE_PRIORITY: Record<EmbeddingSpace, number> = { face: 0, object: 1, body: 2 };

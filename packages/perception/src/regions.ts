@@ -92,7 +92,7 @@ export interface EmbeddingReuseOptions {
   capacity: number;
 }
 
-export const DEFAULT_EMBEDDING_REUSE: Readonly<EmbeddingReuseOptions> = Object.freeze({ minIou: 0.85, maxAgeFrames: 10, capacity: 256 });
+const DEFAULT_EMBEDDING_REUSE: Readonly<EmbeddingReuseOptions> = Object.freeze({ minIou: 0.85, maxAgeFrames: 10, capacity: 256 });
 
 interface Remembered {
   kind: string;

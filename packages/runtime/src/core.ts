@@ -269,7 +269,7 @@ export class FamiliarCore {
   }
 }
 
-export function summarise(c: Concept): ConceptSummary {
+function summarise(c: Concept): ConceptSummary {
   return {
     id: c.id,
     name: c.name,
@@ -290,7 +290,7 @@ function spacesOf(views: readonly ConceptView[]): Set<EmbeddingSpace> {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-export function validateName(raw: string): string {
+function validateName(raw: string): string {
   if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'name must be a string');
   const name = raw.normalize('NFC').trim();
   if (name.length === 0) throw new FamiliarError('INPUT_INVALID', 'name must not be empty');
@@ -299,7 +299,7 @@ export function validateName(raw: string): string {
   return name;
 }
 
-export function validateContext(raw: string): string {
+function validateContext(raw: string): string {
   if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'context must be a string');
   const context = raw.normalize('NFC').trim();
   if (context.length > CONCEPT_CONTEXT_MAX) throw new FamiliarError('INPUT_INVALID', `context is longer than ${CONCEPT_CONTEXT_MAX} characters`);
