@@ -1,15 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { FamiliarError } from '@familiar/contracts';
-
-/** One frame as it came off the camera: JPEG bytes, not yet decoded (decoding is the pipeline's job). */
-export interface EncodedFrame {
-  cameraId: string;
-  /** Monotonic per source, starting at 1; gaps never happen here (drops are counted by the mailbox). */
-  seq: number;
-  /** Epoch milliseconds when the whole JPEG had arrived. */
-  capturedAt: number;
-  jpeg: Uint8Array;
-}
+import { FamiliarError, type EncodedFrame } from '@familiar/contracts';
 
 /**
  * Life cycle of a source. `starting` → `streaming` on the first frame; `stalled` when frames stop;

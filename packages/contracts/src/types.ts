@@ -159,3 +159,34 @@ export interface SceneTrack {
   /** Epoch milliseconds of the last frame the track was observed in (earlier than now during a short dropout). */
   lastSeenAt: number;
 }
+
+// ---- the frame path (ARCHITECTURE.md): camera → runtime (main thread) → engine worker → tracker
+
+/** One frame as it came off the camera: JPEG bytes, not yet decoded (decoding is the pipeline's job). */
+export interface EncodedFrame {
+  cameraId: string;
+  /** Monotonic per source, starting at 1; gaps never happen here (drops are counted by the mailbox). */
+  seq: number;
+  /** Epoch milliseconds when the whole JPEG had arrived. */
+  capturedAt: number;
+  jpeg: Uint8Array;
+}
+
+/** A camera frame handed to the engine worker: the encoded frame plus the room its camera looks at. */
+export interface FrameInput extends EncodedFrame {
+  room: string;
+}
+
+/** One candidate region of a frame, already scored by the recogniser. */
+export interface Observation {
+  box: Box;
+  kind: ConceptKind;
+  /** null: nobody enrolled matched (an unknown person, an unrecognised pet or object). */
+  conceptId: string | null;
+  name: string | null;
+  similarity: number;
+  /** 0..1; the weight of this observation's identity vote. */
+  confidence: number;
+  /** Appearance embedding (unit length), when the recogniser has one: helps keep ids through crossings. */
+  embedding?: Float32Array;
+}

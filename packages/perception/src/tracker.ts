@@ -1,19 +1,5 @@
 import { TrackingConfig } from '@familiar/config';
-import { cosine, FamiliarError, iou, type Box, type ConceptKind, type SceneEvent, type SceneRegion, type SceneTrack } from '@familiar/contracts';
-
-/** One candidate region of a frame, already scored by the recogniser. */
-export interface Observation {
-  box: Box;
-  kind: ConceptKind;
-  /** null: nobody enrolled matched (an unknown person, an unrecognised pet or object). */
-  conceptId: string | null;
-  name: string | null;
-  similarity: number;
-  /** 0..1; the weight of this observation's identity vote. */
-  confidence: number;
-  /** Appearance embedding (unit length), when the recogniser has one: helps keep ids through crossings. */
-  embedding?: Float32Array;
-}
+import { cosine, FamiliarError, iou, type Box, type ConceptKind, type Observation, type SceneEvent, type SceneRegion, type SceneTrack } from '@familiar/contracts';
 
 /** Everything the tracker needs from one processed frame. */
 export interface TrackerFrame {

@@ -1,19 +1,10 @@
-import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Logger, type Match, type ReminderEvent, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
+import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type FrameInput, type Logger, type Match, type Observation, type ReminderEvent, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
 import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '@familiar/config';
-import { EmbeddingReuse, SceneTracker, type Observation, type TrackEvent } from '@familiar/perception';
+import { EmbeddingReuse, SceneTracker, type TrackEvent } from '@familiar/perception';
 import { encodeJpeg } from '@familiar/image';
 import { modelStats } from '@familiar/vision';
 import { FamiliarCore, type EnrolInput, type EnrolResult } from '../core.ts';
 import { Household } from '../household.ts';
-
-/** A camera frame handed to the engine. */
-export interface FrameInput {
-  cameraId: string;
-  room: string;
-  seq: number;
-  capturedAt: number;
-  jpeg: Uint8Array;
-}
 
 /** A face nobody enrolled matched, with the track it belongs to (for grouping unknown visitors). */
 export interface UnknownFaceSighting {
