@@ -316,6 +316,9 @@ export type ClientCommand =
 
 export type CommandType = ClientCommand['type'];
 
+/** A command as a client writes it: the connection adds the `id`. */
+export type CommandInput<T extends CommandType> = Omit<Extract<ClientCommand, { type: T }>, 'id'> & { type: T };
+
 // ---------------------------------------------------------------------------------------------------------------
 // Server → client
 
@@ -706,4 +709,35 @@ export interface UnknownsListResult {
 
 export interface UnknownDismissResult {
   unknown_id: string;
+}
+
+/** Each command's result payload (`ping` is answered with a pong, no result). The console's client is typed by it. */
+export interface CommandResults {
+  ping: undefined;
+  status: StatusResult;
+  'concepts/list': ConceptsListResult;
+  'concepts/enrol': ConceptResult;
+  'concepts/update': ConceptResult;
+  'concepts/forget': ForgetResult;
+  ask: AskResult;
+  'ask/cancel': AskCancelResult;
+  'scene/subscribe': SubscribeResult;
+  unsubscribe: UnsubscribeResult;
+  'camera/snapshot': SnapshotResult;
+  'concepts/thumbnail': ThumbnailResult;
+  'memory/last_seen': LastSeenResult;
+  'memory/sightings': SightingsResult;
+  'notes/add': NoteResult;
+  'notes/list': NotesListResult;
+  'memory/last_mention': LastMentionResult;
+  'triggers/add': TriggerResult;
+  'triggers/list': TriggersListResult;
+  'triggers/cancel': TriggerResult;
+  'preferences/get': PreferencesResult;
+  'preferences/set': PreferencesResult;
+  'preferences/comment': PreferencesCommentResult;
+  'concepts/correct': CorrectResult;
+  'unknowns/list': UnknownsListResult;
+  'unknowns/name': ConceptResult;
+  'unknowns/dismiss': UnknownDismissResult;
 }

@@ -10,6 +10,7 @@ import {
   type AskResult,
   type AuthMessage,
   type ClientCommand,
+  type CommandResults,
   type CommandType,
   type ConceptResult,
   type ConceptsListResult,
@@ -559,6 +560,9 @@ export type ProtocolTypeChecks = [
   Assert<Equal<z.infer<(typeof ResultSchemas)['unknowns/name']>, ConceptResult>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['unknowns/dismiss']>, UnknownDismissResult>>,
   Assert<z.infer<typeof ServerMessageSchema> extends ServerMessage ? true : false>,
+  // Every command has its result type in CommandResults, the same as its result schema.
+  Assert<Equal<keyof CommandResults, CommandType>>,
+  Assert<Equal<{ [K in Exclude<CommandType, 'ping'>]: z.infer<(typeof ResultSchemas)[K]> }, Omit<CommandResults, 'ping'>>>,
 ];
 
 /** The JSON Schema document published as config/protocol.schema.json (default limits). */
