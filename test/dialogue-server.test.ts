@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CLOSE_CODES, type ConceptResult, type ConceptsListResult, type StatusResult } from '@familiar/contracts';
+import { CLOSE_CODES, HA_API_VERSION, PROTOCOL_VERSION, type ConceptResult, type ConceptsListResult, type StatusResult } from '@familiar/contracts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { dataBase64, dataFile } from './support/static-backend.ts';
 import { TestClients, errorCode, ok } from './support/ws-client.ts';
@@ -30,14 +30,14 @@ describe('authentication (Home Assistant style)', () => {
   it('binds loopback by default and greets with auth_required', async () => {
     expect(h.server.host).toBe('127.0.0.1');
     const c = await connect();
-    expect(c.messages[0]).toEqual({ type: 'auth_required', protocol: 1 });
+    expect(c.messages[0]).toEqual({ type: 'auth_required', protocol: PROTOCOL_VERSION });
   });
 
   it('answers auth_ok with the role of the token and the member it speaks for', async () => {
     const control = await connect(CONTROL_TOKEN);
-    expect(control.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'control', protocol: 1 });
+    expect(control.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'control', protocol: PROTOCOL_VERSION, ha_version: HA_API_VERSION });
     const viewer = await connect(VIEWER_TOKEN);
-    expect(viewer.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'viewer', member: 'Tom', protocol: 1 });
+    expect(viewer.messages.at(-1)).toEqual({ type: 'auth_ok', role: 'viewer', member: 'Tom', protocol: PROTOCOL_VERSION, ha_version: HA_API_VERSION });
   });
 
   it('refuses a wrong token or a non-auth first message with auth_invalid and closes', async () => {
@@ -78,7 +78,7 @@ describe('commands', () => {
     const id = c.command({ type: 'ping' });
     expect(await c.waitFor((m) => m.type === 'pong')).toEqual({ id, type: 'pong' });
     const status = ok(await c.request<StatusResult>({ type: 'status' }));
-    expect(status).toMatchObject({ protocol: 1, lvlm: { configured: false, model: null }, backend: { cameras: ['living', 'hall'] } });
+    expect(status).toMatchObject({ protocol: PROTOCOL_VERSION, lvlm: { configured: false, model: null }, backend: { cameras: ['living', 'hall'] } });
     expect(status.clients).toBeGreaterThanOrEqual(1);
     const list = ok(await c.request<ConceptsListResult>({ type: 'concepts/list' }));
     expect(list.concepts.map((x) => x.name).sort()).toEqual(['Anna', 'Billy', 'Mochi', 'Piggy']);

@@ -8,3 +8,4 @@ export * from './sections/camera.ts';
 export * from './sections/server.ts';
 export * from './sections/memory.ts';
 export * from './sections/pipeline.ts';
+export * from './sections/mqtt.ts';

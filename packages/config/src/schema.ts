@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CamerasConfig, TrackingConfig } from './sections/camera.ts';
 import { DeviceConfig } from './sections/device.ts';
 import { MemoryConfig } from './sections/memory.ts';
+import { MqttConfig } from './sections/mqtt.ts';
 import { InferenceConfig, ModelsConfig } from './sections/models.ts';
 import { RecognitionConfig } from './sections/recognition.ts';
 import { PipelineConfig } from './sections/pipeline.ts';
@@ -26,6 +27,7 @@ export const FamiliarConfigSchema = z
     pipeline: PipelineConfig.default(PipelineConfig.parse({})),
     server: ServerConfig.default(ServerConfig.parse({})),
     lvlm: LvlmConfig.default(LvlmConfig.parse({})),
+    mqtt: MqttConfig.default(MqttConfig.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -11,8 +11,23 @@
 import type { Box, ConceptKind, Thresholds } from './types.ts';
 import type { WireError } from './errors.ts';
 
-/** Bumped on any incompatible change of the messages below. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on any incompatible change of the messages below. 2: `auth_ok` carries `ha_version`; the Home Assistant
+ * client library's `supported_features` and `unsubscribe_events`; `ask/subscribe` streams an answer as a
+ * subscription (events `delta`, then `answer` or `error`).
+ */
+export const PROTOCOL_VERSION = 2;
+
+/**
+ * Sent as `ha_version` in `auth_ok`: the oldest Home Assistant release whose WebSocket conventions the protocol
+ * follows (`supported_features` arrived in 2022.9). Clients built for Home Assistant, such as
+ * home-assistant-js-websocket, decide what to send by it. Familiar is not Home Assistant and has none of its
+ * other commands.
+ */
+export const HA_API_VERSION = '2022.9.0';
+
+/** Besides the configured `server.path`, WebSocket upgrades are accepted here, where Home Assistant clients connect. */
+export const HA_WEBSOCKET_PATH = '/api/websocket';
 
 export const CLIENT_ROLES = ['control', 'viewer'] as const;
 /** control: everything; viewer: list, ask, subscribe, status, ping. */
@@ -112,6 +127,29 @@ export interface AskCommand {
   asker?: string;
   /** caption_first: CoViP caption-augmented answering (two model calls). Default from config. */
   mode?: AskMode;
+}
+
+/**
+ * `ask` as a subscription, the way Home Assistant streams (and the way its client library can receive): the
+ * result `{subscription: id}` comes first, then `delta` events, then one `answer` (or `error`) event, after
+ * which the subscription is over. Unsubscribing before that cancels the ask.
+ */
+export interface AskSubscribeCommand extends Omit<AskCommand, 'type'> {
+  type: 'ask/subscribe';
+}
+
+/** Sent first by Home Assistant clients; accepted, and no feature (message coalescing) is turned on. */
+export interface SupportedFeaturesCommand {
+  id: number;
+  type: 'supported_features';
+  features: Record<string, number>;
+}
+
+/** Home Assistant's name for `unsubscribe`. */
+export interface UnsubscribeEventsCommand {
+  id: number;
+  type: 'unsubscribe_events';
+  subscription: number;
 }
 
 export interface AskCancelCommand {
@@ -307,6 +345,9 @@ export type ClientCommand =
   | ConceptsUpdateCommand
   | ConceptsForgetCommand
   | AskCommand
+  | AskSubscribeCommand
+  | SupportedFeaturesCommand
+  | UnsubscribeEventsCommand
   | AskCancelCommand
   | SceneSubscribeCommand
   | UnsubscribeCommand
@@ -331,6 +372,8 @@ export interface AuthOkMessage {
   type: 'auth_ok';
   role: ClientRole;
   protocol: number;
+  /** {@link HA_API_VERSION}: which Home Assistant WebSocket conventions to expect. */
+  ha_version: string;
   /** The household member the token belongs to (config `member`), when it has one: whose preferences and reminders are theirs. */
   member?: string;
 }
@@ -562,7 +605,19 @@ export interface ReminderFiredEvent {
   text: string;
 }
 
-export type ServerEvent = AskDeltaEvent | SceneChangeEvent | ReminderFiredEvent;
+/** The last event of an `ask/subscribe`: the whole answer, as `ask`'s result. */
+export interface AskAnswerEvent {
+  kind: 'answer';
+  answer: AskResult;
+}
+
+/** The last event of an `ask/subscribe` that failed after it was accepted (CANCELLED when unsubscribed). */
+export interface AskErrorEvent {
+  kind: 'error';
+  error: WireError;
+}
+
+export type ServerEvent = AskDeltaEvent | AskAnswerEvent | AskErrorEvent | SceneChangeEvent | ReminderFiredEvent;
 
 // ---- memory payloads
 
@@ -711,7 +766,7 @@ export interface UnknownDismissResult {
   unknown_id: string;
 }
 
-/** Each command's result payload (`ping` is answered with a pong, no result). The console's client is typed by it. */
+/** Each command's result payload (`ping` is answered with a pong, no result; `supported_features` with null). The console's client is typed by it. */
 export interface CommandResults {
   ping: undefined;
   status: StatusResult;
@@ -740,4 +795,7 @@ export interface CommandResults {
   'unknowns/list': UnknownsListResult;
   'unknowns/name': ConceptResult;
   'unknowns/dismiss': UnknownDismissResult;
+  'ask/subscribe': SubscribeResult;
+  supported_features: null;
+  unsubscribe_events: UnsubscribeResult;
 }

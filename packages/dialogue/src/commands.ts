@@ -2,11 +2,14 @@ import type { z } from 'zod';
 import {
   FamiliarError,
   PROTOCOL_VERSION,
+  toFamiliarError,
+  type AskResult,
   type ClientCommand,
   type ClientRole,
   type CommandType,
   type ServerMessage,
   type StatusResult,
+  type UnsubscribeResult,
 } from '@familiar/contracts';
 import { formatZodError, type ServerConfig } from '@familiar/config';
 import { decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
@@ -33,6 +36,12 @@ export interface CommandSession {
   /** Scene subscriptions: subscription id → camera filter (undefined = all cameras). */
   readonly subscriptions: Map<number, string | undefined>;
   send(msg: ServerMessage): void;
+  /**
+   * Set by `supported_features`, which only Home Assistant clients send: such a client takes events only on
+   * subscriptions (an event on a plain command's id crashes home-assistant-js-websocket), so its plain `ask`
+   * answers with the result alone; `ask/subscribe` streams.
+   */
+  haClient?: boolean;
 }
 
 /** What a handler may use of the server: built once at start. */
@@ -166,19 +175,38 @@ const coreCommands: CommandHandlers<Exclude<CommandType, keyof typeof memoryComm
   },
   ask: {
     role: 'viewer',
-    async run(cmd, { server, session, principal }) {
-      const ac = server.asks.begin(session, cmd.id);
-      try {
-        const limits = server.imageLimits;
-        const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
-        return await server.asker.ask(
-          { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name },
-          { signal: ac.signal, onDelta: (text) => session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } }) },
-        );
-      } finally {
-        server.asks.end(session, cmd.id);
-      }
+    run: (cmd, ctx) => answer(cmd, ctx, ctx.server.asks.begin(ctx.session, cmd.id)),
+  },
+  'ask/subscribe': {
+    role: 'viewer',
+    run(cmd, ctx) {
+      const { session } = ctx;
+      // Refused (RATE_LIMITED) as a failed result, before anything is subscribed.
+      const ac = ctx.server.asks.begin(session, cmd.id);
+      session.send({ id: cmd.id, type: 'result', success: true, result: { subscription: cmd.id } });
+      answer(cmd, ctx, ac).then(
+        (result) => session.send({ id: cmd.id, type: 'event', event: { kind: 'answer', answer: result } }),
+        (err: unknown) => {
+          // Unsubscribed: the client has forgotten this id, and an event on it would only puzzle it.
+          if (unsubscribedAsks.has(ac.signal)) return;
+          const e = toFamiliarError(err);
+          session.send({ id: cmd.id, type: 'event', event: { kind: 'error', error: { code: e.code, message: e.code === 'INTERNAL' ? 'internal error' : e.message } } });
+        },
+      );
+      return undefined;
     },
+  },
+  supported_features: {
+    role: 'viewer',
+    run(_cmd, { session }) {
+      // Coalescing is the only feature Home Assistant clients ask for; one message per frame is still valid for them.
+      session.haClient = true;
+      return null;
+    },
+  },
+  unsubscribe_events: {
+    role: 'viewer',
+    run: (cmd, { session }) => unsubscribe(session, cmd.subscription),
   },
   'ask/cancel': {
     role: 'viewer',
@@ -199,10 +227,7 @@ const coreCommands: CommandHandlers<Exclude<CommandType, keyof typeof memoryComm
   },
   unsubscribe: {
     role: 'viewer',
-    run(cmd, { session }) {
-      if (!session.subscriptions.delete(cmd.subscription)) throw new FamiliarError('NOT_FOUND', `no subscription ${cmd.subscription}`);
-      return { unsubscribed: true };
-    },
+    run: (cmd, { session }) => unsubscribe(session, cmd.subscription),
   },
   'camera/snapshot': {
     role: 'viewer',
@@ -220,6 +245,33 @@ const coreCommands: CommandHandlers<Exclude<CommandType, keyof typeof memoryComm
     },
   },
 };
+
+/** Answers an ask (or ask/subscribe) whose slot `ac` is taken; frees the slot however it ends. */
+async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { server, session, principal }: CommandContext, ac: AbortController): Promise<AskResult> {
+  try {
+    const limits = server.imageLimits;
+    const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
+    return await server.asker.ask(
+      { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name },
+      { signal: ac.signal, onDelta: (text) => (cmd.type === 'ask' && session.haClient ? undefined : session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } })) },
+    );
+  } finally {
+    server.asks.end(session, cmd.id);
+  }
+}
+
+/** Asks ended by an unsubscribe (their signals), which send no closing event. */
+const unsubscribedAsks = new WeakSet<AbortSignal>();
+
+/** Ends a scene subscription, or cancels the ask of an ask/subscribe still answering. */
+function unsubscribe(session: CommandSession, id: number): UnsubscribeResult {
+  if (session.subscriptions.delete(id)) return { unsubscribed: true };
+  const ask = session.asks.get(id);
+  if (!ask) throw new FamiliarError('NOT_FOUND', `no subscription ${id}`);
+  unsubscribedAsks.add(ask.signal);
+  ask.abort();
+  return { unsubscribed: true };
+}
 
 /** The table for the given protocol limits (they shape the schemas). */
 export function commandTable(limits: ProtocolLimits): CommandTable {

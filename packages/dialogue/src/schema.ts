@@ -7,6 +7,8 @@ import {
   ERROR_CODES,
   PROTOCOL_VERSION,
   type AskCancelResult,
+  type AskAnswerEvent,
+  type AskErrorEvent,
   type AskResult,
   type AuthMessage,
   type ClientCommand,
@@ -124,17 +126,29 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     'Rename a concept or change its context (role control).',
   ).refine((c) => c.name !== undefined || c.context !== undefined, { message: 'give name or context', path: ['name'] });
   const ConceptsForget = cmd('concepts/forget', { concept_id: ConceptId }, 'Erase a concept and every trace of it (role control).');
-  const Ask = cmd(
-    'ask',
-    {
-      question: z.string().min(1).max(limits.maxQuestionChars),
+  const askShape = {
+    question: z.string().min(1).max(limits.maxQuestionChars),
       camera_id: CameraId.optional().describe('Camera whose current view is asked about; the default camera when neither this nor image is given.'),
       image: Base64(limits.maxImageBase64Chars).optional().describe('An image (base64) to ask about instead of a camera view.'),
       asker: Name.optional().describe('Household member asking; defaults to the member bound to the token.'),
       mode: z.enum(['direct', 'caption_first']).optional().describe('caption_first: caption the image with the names first, then answer (CoViP).'),
-    },
-    'Ask about a view. The answer streams as events {kind:"delta", text}; the result is the whole answer.',
-  ).refine((c) => c.image === undefined || c.camera_id === undefined, { message: 'give camera_id or image, not both', path: ['image'] });
+  };
+  const oneView = { message: 'give camera_id or image, not both', path: ['image'] };
+  const Ask = cmd('ask', askShape, 'Ask about a view. The answer streams as events {kind:"delta", text}; the result is the whole answer.').refine(
+    (c) => c.image === undefined || c.camera_id === undefined,
+    oneView,
+  );
+  const AskSubscribe = cmd(
+    'ask/subscribe',
+    askShape,
+    'ask as a subscription (Home Assistant style): the result {subscription} first, then events {kind:"delta"}, then {kind:"answer", answer} or {kind:"error", error}; unsubscribing cancels.',
+  ).refine((c) => c.image === undefined || c.camera_id === undefined, oneView);
+  const SupportedFeatures = cmd(
+    'supported_features',
+    { features: z.record(z.string().max(64), z.number().int()).refine((f) => Object.keys(f).length <= 16, 'at most 16 features') },
+    "Home Assistant clients' feature negotiation: accepted (result null); no feature is turned on.",
+  );
+  const UnsubscribeEvents = cmd('unsubscribe_events', { subscription: Id.describe('id of the subscription') }, "Home Assistant's name for unsubscribe.");
   const AskCancel = cmd('ask/cancel', { ask_id: Id.describe('id of the ask to cancel') }, 'Cancel an ask in flight; it then fails with CANCELLED.');
   const SceneSubscribe = cmd('scene/subscribe', { camera_id: CameraId.optional() }, 'Receive scene events (appeared / moved / left) as events of this id.');
   const Unsubscribe = cmd('unsubscribe', { subscription: Id.describe('id of the scene/subscribe command') }, 'End a subscription.');
@@ -239,6 +253,9 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
     ConceptsUpdate,
     ConceptsForget,
     Ask,
+    AskSubscribe,
+    SupportedFeatures,
+    UnsubscribeEvents,
     AskCancel,
     SceneSubscribe,
     Unsubscribe,
@@ -452,6 +469,9 @@ const ResultSchemas = {
   'concepts/update': z.object({ concept: WireConcept }).strict(),
   'concepts/forget': z.object({ concept_id: z.string() }).strict(),
   ask: AskResultSchema,
+  'ask/subscribe': z.object({ subscription: z.number().int() }).strict(),
+  supported_features: null,
+  unsubscribe_events: z.object({ unsubscribed: z.boolean() }).strict(),
   'ask/cancel': z.object({ cancelled: z.boolean() }).strict(),
   'scene/subscribe': z.object({ subscription: z.number().int() }).strict(),
   unsubscribe: z.object({ unsubscribed: z.boolean() }).strict(),
@@ -498,6 +518,8 @@ const ResultSchemas = {
 } as const;
 
 const AskDeltaSchema = z.object({ kind: z.literal('delta'), text: z.string() }).strict();
+const AskAnswerSchema = z.object({ kind: z.literal('answer'), answer: AskResultSchema }).strict().describe('Last event of an ask/subscribe: the whole answer.');
+const AskErrorSchema = z.object({ kind: z.literal('error'), error: WireError }).strict().describe('Last event of an ask/subscribe that failed after it was accepted.');
 const SceneChangeSchema = z
   .object({
     kind: z.literal('scene'),
@@ -516,11 +538,11 @@ const SceneChangeSchema = z
 
 export const ServerMessageSchema = z.union([
   z.object({ type: z.literal('auth_required'), protocol: z.number().int() }).strict(),
-  z.object({ type: z.literal('auth_ok'), role: Role, protocol: z.number().int(), member: z.string().optional() }).strict(),
+  z.object({ type: z.literal('auth_ok'), role: Role, protocol: z.number().int(), ha_version: z.string(), member: z.string().optional() }).strict(),
   z.object({ type: z.literal('auth_invalid'), message: z.string() }).strict(),
   z.object({ id: Id, type: z.literal('result'), success: z.literal(true), result: z.unknown() }).strict(),
   z.object({ id: Id.nullable(), type: z.literal('result'), success: z.literal(false), error: WireError }).strict(),
-  z.object({ id: Id, type: z.literal('event'), event: z.union([AskDeltaSchema, SceneChangeSchema, ReminderFiredSchema]) }).strict(),
+  z.object({ id: Id, type: z.literal('event'), event: z.union([AskDeltaSchema, AskAnswerSchema, AskErrorSchema, SceneChangeSchema, ReminderFiredSchema]) }).strict(),
   z.object({ id: Id, type: z.literal('pong') }).strict(),
 ]);
 
@@ -544,6 +566,8 @@ export type ProtocolTypeChecks = [
   Assert<Equal<z.infer<(typeof ResultSchemas)['concepts/thumbnail']>, ThumbnailResult>>,
   Assert<Equal<z.infer<typeof SceneChangeSchema>, SceneChangeEvent>>,
   Assert<Equal<z.infer<typeof ReminderFiredSchema>, ReminderFiredEvent>>,
+  Assert<Equal<z.infer<typeof AskAnswerSchema>, AskAnswerEvent>>,
+  Assert<Equal<z.infer<typeof AskErrorSchema>, AskErrorEvent>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['memory/last_seen']>, LastSeenResult>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['memory/sightings']>, SightingsResult>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['notes/add']>, NoteResult>>,
@@ -562,7 +586,7 @@ export type ProtocolTypeChecks = [
   Assert<z.infer<typeof ServerMessageSchema> extends ServerMessage ? true : false>,
   // Every command has its result type in CommandResults, the same as its result schema.
   Assert<Equal<keyof CommandResults, CommandType>>,
-  Assert<Equal<{ [K in Exclude<CommandType, 'ping'>]: z.infer<(typeof ResultSchemas)[K]> }, Omit<CommandResults, 'ping'>>>,
+  Assert<Equal<{ [K in Exclude<CommandType, 'ping' | 'supported_features'>]: z.infer<(typeof ResultSchemas)[K]> }, Omit<CommandResults, 'ping' | 'supported_features'>>>,
 ];
 
 /** The JSON Schema document published as config/protocol.schema.json (default limits). */
@@ -575,6 +599,8 @@ export function protocolJsonSchema(): Record<string, unknown> {
     ClientCommand: c.Command,
     ServerMessage: ServerMessageSchema,
     AskDeltaEvent: AskDeltaSchema,
+    AskAnswerEvent: AskAnswerSchema,
+    AskErrorEvent: AskErrorSchema,
     SceneChangeEvent: SceneChangeSchema,
     ReminderFiredEvent: ReminderFiredSchema,
     ...Object.fromEntries(

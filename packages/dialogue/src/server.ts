@@ -7,6 +7,8 @@ import {
   CLOSE_CODES,
   FamiliarError,
   PROTOCOL_VERSION,
+  HA_API_VERSION,
+  HA_WEBSOCKET_PATH,
   silentLogger,
   toFamiliarError,
   type ErrorCode,
@@ -19,7 +21,7 @@ import { DEFAULT_IMAGE_LIMITS, assertLabelFont, type ImageLimits } from '@famili
 import { Asker } from './ask.ts';
 import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
 import type { DialogueBackend } from './backend.ts';
-import { AskSlots, admitCommand, commandTable, type CommandServices } from './commands.ts';
+import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
 import { toWireReminder } from './memory-wire.ts';
 import { ReminderInbox } from './reminders.ts';
@@ -51,8 +53,21 @@ export interface DialogueServer {
   url: string;
   /** Connections currently open (authenticated or not). */
   connectionCount(): number;
+  /**
+   * A session for a client that is not a WebSocket connection (the MQTT bridge): its commands pass the same
+   * admission (schema, role), rate limit and ask limits as a connection's. Streamed events are not delivered;
+   * `run` resolves with the result.
+   */
+  openSession(principal: Principal): LocalSession;
   /** Closes every connection (1001, asks cancelled) and stops listening. */
   close(): Promise<void>;
+}
+
+export interface LocalSession {
+  /** Runs one command (an object with `type` and `id`, ids increasing); rejects with a FamiliarError. */
+  run(command: Record<string, unknown>): Promise<unknown>;
+  /** Cancels the session's asks in flight. */
+  close(): void;
 }
 
 /** Per-connection state. */
@@ -61,6 +76,8 @@ class Connection {
   lastId = 0;
   alive = true;
   closed = false;
+  /** A Home Assistant client (it sent supported_features): events only on subscriptions. */
+  haClient = false;
   readonly asks = new Map<number, AbortController>();
   /** subscription id → camera filter (undefined = all cameras). */
   readonly subscriptions = new Map<number, string | undefined>();
@@ -200,7 +217,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     authLimiter.recordSuccess(conn.address);
     clearTimeout(conn.authTimer);
     conn.principal = principal;
-    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
+    conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ha_version: HA_API_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
   };
 
   const handleCommand = (conn: Connection, msg: unknown) => {
@@ -232,6 +249,28 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         else conn.error(id, e.code, e.message, e.toJSON().details);
       },
     );
+  };
+
+  const openSession = (principal: Principal): LocalSession => {
+    const bucket = new TokenBucket(cfg.commandsPerSecond, cfg.commandBurst);
+    const session: CommandSession = { asks: new Map(), subscriptions: new Map(), send: () => {} };
+    return {
+      async run(command) {
+        if (!bucket.take()) throw new FamiliarError('RATE_LIMITED', `more than ${cfg.commandsPerSecond} commands per second`);
+        const admitted = admitCommand(table, command, principal);
+        if ('code' in admitted) throw new FamiliarError(admitted.code, admitted.message);
+        try {
+          return await admitted.entry.run(admitted.cmd, { server: services, session, principal });
+        } catch (err) {
+          const e = toFamiliarError(err);
+          if (e.code === 'INTERNAL') log('error', 'command failed', { type: admitted.cmd.type, client: principal.name, error: e.message, stack: (err as Error)?.stack });
+          throw e;
+        }
+      },
+      close() {
+        for (const ac of session.asks.values()) ac.abort();
+      },
+    };
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: cfg.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
@@ -285,7 +324,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     socket.on('error', () => socket.destroy());
-    if ((req.url ?? '/').split('?')[0] !== cfg.path) return reject('404 Not Found');
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== cfg.path && path !== HA_WEBSOCKET_PATH) return reject('404 Not Found');
     if (connections.size >= cfg.maxClients) return reject('503 Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
   });
@@ -313,6 +353,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     port: address.port,
     url: `ws://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}${cfg.path}`,
     connectionCount: () => connections.size,
+    openSession,
     async close() {
       clearInterval(heartbeat);
       unsubscribeBackend();

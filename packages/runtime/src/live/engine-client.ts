@@ -48,7 +48,7 @@ const MAX_PENDING = 256;
  * If the worker dies it is restarted (with back-off, retried until it starts); calls in flight fail with INTERNAL,
  * calls while it is down with ENGINE_UNAVAILABLE. The enrolled concepts are kept here, current after every reply.
  */
-export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; crashed: [FamiliarError] }> {
+export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; crashed: [FamiliarError]; concepts: [ConceptSummary[]] }> {
   readonly #config: ResolvedConfig;
   readonly #log: Logger;
   #worker!: Worker;
@@ -84,9 +84,11 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
     return this.#conceptList;
   }
 
+  /** Replaces the list and tells `concepts` listeners (the MQTT bridge republishes its entities). */
   #setConcepts(list: readonly ConceptSummary[]): void {
     this.#concepts = new Map(list.map((c) => [c.id, c]));
     this.#conceptList = [...list];
+    this.emit('concepts', this.#conceptList);
   }
 
   #applyChanges(changes: ConceptChanges): void {

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FamiliarError, scaleBox, toFamiliarError, type Box, type Logger, type Match, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
-import type { AccessTokenConfig, CameraConfig, ResolvedConfig } from '@familiar/config';
+import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
-import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type View } from '@familiar/dialogue';
+import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type LocalSession, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
 import { extractPreferences } from '@familiar/memory';
+import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient, type RemoteEngine } from './engine-client.ts';
 import type { FrameResult } from './engine.ts';
@@ -46,6 +48,8 @@ export interface CameraStatus {
 }
 
 const FPS_WINDOW = 20;
+/** Familiar's version, as Home Assistant shows it on the device. */
+const FAMILIAR_VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** Decoded size of a camera frame handed to the dialogue service (LVLMs downscale anyway). */
 const VIEW_MAX_SIDE = 1280;
 
@@ -68,6 +72,8 @@ export class Runtime {
   readonly #loops: Promise<void>[] = [];
   readonly startedAt = Date.now();
   #server: DialogueServer | null = null;
+  #mqtt: MqttBridge | null = null;
+  #mqttSession: LocalSession | null = null;
   #devToken: string | null = null;
 
   private constructor(config: ResolvedConfig, engine: EngineClient, log: Logger) {
@@ -89,6 +95,7 @@ export class Runtime {
       for (const [id, s] of Object.entries(await engine.api.lastSeenAll())) rt.#lastSeen.set(id, { cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box });
       for (const cam of config.cameras) rt.#startCamera(cam);
       if (options.serve !== false) await rt.#serve(options.httpHandler);
+      if (config.mqtt.url) rt.#startMqtt();
     } catch (err) {
       await rt.stop();
       throw err;
@@ -128,6 +135,26 @@ export class Runtime {
       imageLimits: this.config.limits,
       ...(httpHandler && { httpHandler }),
       log: this.#log,
+    });
+  }
+
+  /** The Home Assistant bridge; its commands run through the dialogue service's rules as the configured role. */
+  #startMqtt(): void {
+    const cfg = this.config.mqtt;
+    const session = this.#server?.openSession({ name: 'mqtt', role: cfg.commandRole, member: cfg.commandMember ?? undefined });
+    this.#mqttSession = session ?? null;
+    this.#mqtt = new MqttBridge({
+      config: cfg,
+      host: this.backend,
+      cameras: this.config.cameras.map((c) => ({ id: c.id, room: c.room })),
+      onConceptsChanged: (listener) => {
+        const changed = () => this.#call(listener, undefined);
+        this.#engine.on('concepts', changed);
+        return () => this.#engine.off('concepts', changed);
+      },
+      ...(session && { runCommand: (command: Record<string, unknown>) => session.run(command) }),
+      swVersion: FAMILIAR_VERSION,
+      log: (level, msg, fields) => this.#log(level, msg, fields),
     });
   }
 
@@ -345,6 +372,7 @@ export class Runtime {
         engineQueue: this.#engine.pending,
         profile: this.config.device.profile,
         lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
+        mqtt: this.#mqtt?.status() ?? null,
       }),
     };
   }
@@ -371,6 +399,9 @@ export class Runtime {
     for (const cam of this.#cameras.values()) cam.mailbox.close();
     await Promise.allSettled([...this.#cameras.values()].map((c) => c.source.stop()));
     await Promise.allSettled(this.#loops);
+    // Before the service: the bridge marks Familiar offline while its connection is still there.
+    await this.#mqtt?.stop();
+    this.#mqttSession?.close();
     await this.#server?.close();
     // Closing the engine ends open visits and flushes memory in the worker.
     await this.#engine.close();
