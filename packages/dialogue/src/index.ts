@@ -9,3 +9,4 @@ export * from './schema.ts';
 export * from './wire.ts';
 export { TokenVerifier } from './auth.ts';
 export * from './memory-backend.ts';
+export { toWireMentionRecall, toWireNote, toWirePreferences, toWireSighting, toWireTrigger, toWireUnknown } from './memory-wire.ts';

@@ -57,7 +57,6 @@ export interface DetailedRecognition extends Recognition {
   unknownFaces: UnknownFace[];
 }
 
-/** A stored view found by a similarity search. */
 /** What the recogniser needs from the concept store (the memory package's ConceptStore satisfies it). */
 export interface ConceptGallery {
   /** Names, kinds and thresholds of every concept (no views: matching reads this on every frame). */

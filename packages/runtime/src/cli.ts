@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CONCEPT_KINDS, FamiliarError, scaleBox, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
@@ -10,8 +11,10 @@ import { evaluateDataset, type Progress } from './eval.ts';
 import { Runtime } from './live/runtime.ts';
 import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
+import { toWireConcept } from '@familiar/dialogue';
 import { MEMORY_COMMANDS } from './cli-memory.ts';
 import { Household } from './household.ts';
+import { snakeCaseKeys } from './snake-case.ts';
 
 const USAGE = `familiar — knows its household
 
@@ -145,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
         core.enrol({ name: values.name!, kind: values.kind as ConceptKind, context: values.context ?? '', photos: args.map((file) => ({ file })) }),
       );
       for (const r of res.rejected) process.stderr.write(`skipped ${r.origin}: ${r.code}: ${r.message}\n`);
-      if (values.json) print(JSON.stringify(res));
+      if (values.json) print(JSON.stringify({ concept: toWireConcept(res.concept), rejected: res.rejected }));
       else print(`enrolled ${res.concept.kind} "${res.concept.name}" (${res.concept.id}) from ${res.concept.viewCount} view(s); thresholds ${JSON.stringify(res.concept.thresholds)}`);
       return 0;
     }
@@ -153,13 +156,14 @@ async function main(argv: string[]): Promise<number> {
     case 'recognize': {
       if (args.length !== 1) throw usageError('recognise needs exactly one IMAGE');
       const file = args[0]!;
+      if (values.overlay !== undefined) checkOverlayPath(values.overlay);
       await withCore(
         values,
         async (core) => {
         const rec = await core.recognise({ file });
         if (values.overlay) await writeOverlay(values.overlay, rec);
         const { image: _image, scale: _scale, unknownFaces, ...report } = rec;
-        if (values.json) print(JSON.stringify({ image: file, ...report, unknownFaces: unknownFaces.map((f) => f.box) }));
+        if (values.json) print(JSON.stringify(snakeCaseKeys({ image: file, ...report, unknownFaces: unknownFaces.map((f) => f.box) })));
         else if (rec.matches.length === 0) print(`${file}: no enrolled concept recognised`);
         else
           for (const m of rec.matches)
@@ -171,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'list': {
       const concepts = await withCore(values, async (core) => core.list(), true);
-      if (values.json) print(JSON.stringify(concepts));
+      if (values.json) print(JSON.stringify(concepts.map(toWireConcept)));
       else if (concepts.length === 0) print('nobody and nothing enrolled yet');
       else for (const c of concepts) print(`${c.name} (${c.kind}, ${c.viewCount} views) ${c.id}${c.context ? ` — ${c.context}` : ''}`);
       return 0;
@@ -180,13 +184,13 @@ async function main(argv: string[]): Promise<number> {
       if (args.length !== 1) throw usageError('update needs exactly one NAME or ID');
       if (values.name === undefined && values.context === undefined) throw usageError('update needs --name and/or --context');
       const c = await withCore(values, (core) => core.update(args[0]!, { ...(values.name !== undefined && { name: values.name }), ...(values.context !== undefined && { context: values.context }) }));
-      print(values.json ? JSON.stringify(c) : `updated "${c.name}" (${c.id})`);
+      print(values.json ? JSON.stringify(toWireConcept(c)) : `updated "${c.name}" (${c.id})`);
       return 0;
     }
     case 'forget': {
       if (args.length !== 1) throw usageError('forget needs exactly one NAME or ID');
       const c = await withCore(values, (core) => core.forget(args[0]!));
-      print(values.json ? JSON.stringify(c) : `forgot "${c.name}" (${c.id}) and every view of it`);
+      print(values.json ? JSON.stringify(toWireConcept(c)) : `forgot "${c.name}" (${c.id}) and every view of it`);
       return 0;
     }
     case 'eval': {
@@ -275,6 +279,11 @@ async function start(config: ResolvedConfig): Promise<number> {
   return 0;
 }
 
+/** The overlay is a JPEG: another extension would name a file whose bytes are not what it says. */
+function checkOverlayPath(out: string): void {
+  if (!/\.jpe?g$/i.test(out)) throw new FamiliarError('INPUT_INVALID', `--overlay writes a JPEG image; name the file .jpg or .jpeg, not ${path.basename(out)}`);
+}
+
 /** Draws the recognised boxes on the analysed image (its own pixels: the boxes are scaled back down). */
 async function writeOverlay(out: string, rec: ImageRecognition): Promise<void> {
   const s = rec.scale;
@@ -283,7 +292,11 @@ async function writeOverlay(out: string, rec: ImageRecognition): Promise<void> {
     box: scaleBox(m.box, 1 / s),
   }));
   const result = await renderOverlay(rec.image, items);
-  await writeFile(out, result.jpeg);
+  try {
+    await writeFile(out, result.jpeg);
+  } catch (cause) {
+    throw new FamiliarError('INPUT_INVALID', `cannot write the overlay to ${out}: ${(cause as Error).message}`, { cause, details: { errno: (cause as NodeJS.ErrnoException).code } });
+  }
 }
 
 main(process.argv.slice(2)).then(

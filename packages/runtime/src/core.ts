@@ -13,6 +13,7 @@ import {
   type ConceptSummary,
   type ConceptView,
   type EmbeddingSpace,
+  type ErrorCode,
   type Logger,
   type RgbImage,
 } from '@familiar/contracts';
@@ -35,7 +36,7 @@ export interface EnrolInput {
 
 export interface PhotoRejection {
   origin: string;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -145,6 +146,11 @@ export class FamiliarCore {
     }
     if (this.store.findByName(name, req.kind)) throw new FamiliarError('CONCEPT_EXISTS', `a ${req.kind} called "${name}" is already enrolled`);
     const { views, rejected, first } = await this.#views(req.photos, req.kind);
+    // No photo could even be read (not an image, too large, missing): say that, not "no face found".
+    const unread = rejected[0];
+    if (views.length === 0 && unread && rejected.every((r) => r.code !== 'ENROL_NO_VIEWS')) {
+      throw new FamiliarError(unread.code, rejected.length === 1 ? unread.message : rejected.map((r) => `${r.origin}: ${r.message}`).join('; '), { details: { rejected } });
+    }
     assertViews(views, req.photos.length);
     const concept = await this.enrolViews({ name, kind: req.kind, context, views });
     if (first && this.memory.thumbnails.keep) {

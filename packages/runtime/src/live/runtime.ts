@@ -12,6 +12,7 @@ import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient, type RemoteEngine } from './engine-client.ts';
 import type { FrameResult } from './engine.ts';
+import { snakeCaseKeys } from '../snake-case.ts';
 
 export interface RuntimeOptions {
   config: ResolvedConfig;
@@ -365,15 +366,17 @@ export class Runtime {
       nameUnknown: api.nameUnknown,
       dismissUnknown: api.dismissUnknown,
       thumbnail: api.thumbnail,
-      status: () => ({
-        uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
-        concepts: this.#engine.concepts.length,
-        cameras: this.cameraStatus(),
-        engineQueue: this.#engine.pending,
-        profile: this.config.device.profile,
-        lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
-        mqtt: this.#mqtt?.status() ?? null,
-      }),
+      // snake_case like the rest of the status result.
+      status: () =>
+        snakeCaseKeys({
+          uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+          concepts: this.#engine.concepts.length,
+          cameras: this.cameraStatus(),
+          engineQueue: this.#engine.pending,
+          profile: this.config.device.profile,
+          lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
+          mqtt: this.#mqtt?.status() ?? null,
+        }) as Record<string, unknown>,
     };
   }
 
