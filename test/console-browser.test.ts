@@ -222,6 +222,10 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`
     await poll(() => photoReply.getAttribute('aria-busy')).toBe('false');
     expect(await photoReply.locator('.chip').allTextContents()).toEqual(['Billy pet · green box · 88 %']);
     expect(await photoReply.locator('.source').textContent()).toBe('Answered by the vision-language model · about your photo');
+    // The chat is one conversation: the model was given the earlier turns with this question.
+    const history = (fake.requests.at(-1)!.body!.messages as { role: string; content: unknown }[]).map((m) => m.role);
+    expect(history).toEqual(['system', 'user', 'assistant', 'user', 'assistant', 'user']);
+    expect(fake.requests.at(-1)!.text).toContain('What is Billy doing?');
     expect(await page.locator('.msg.you').nth(2).locator('.who').textContent()).toBe('You, about your photo billy_dog_11.jpg');
     await shot(page, '06-ask');
 

@@ -101,8 +101,13 @@ describe('ask with an LVLM', () => {
     expect(result.not_in_view).toEqual([{ concept_id: h.backend.byName('Anna').id, name: 'Anna', last_seen: expect.objectContaining({ camera_id: 'hall', room: 'hallway' }) }]);
     expect(result.grounded_on).toEqual([]);
 
+    // "Where is…" looks at every camera, then memory.
     const never = ok(await c.request<AskResult>({ type: 'ask', question: 'Where is piggy?', camera_id: 'hall' }));
-    expect(never.answer).toBe("I don't see Piggy right now, and I have not seen Piggy yet.");
+    expect(never).toMatchObject({ intent: 'where', source: 'grounded' });
+    expect(never.answer).toBe("I don't see Piggy on any camera right now, and I have not seen Piggy yet.");
+    const where = ok(await c.request<AskResult>({ type: 'ask', question: 'Where is Anna?' }));
+    expect(where.answer).toBe("I don't see Anna on any camera right now. I last saw Anna 5 minutes ago in the hallway (camera hall).");
+    expect(fake.requests.length).toBe(before);
   });
 
   it('mixes the honest part with the LVLM answer when the question names someone present and someone absent', async () => {
@@ -138,7 +143,7 @@ describe('ask with an LVLM', () => {
     expect(result.grounded_on.map((g) => g.name)).toEqual(['Billy', 'Mochi']);
 
     fake.script({ kind: 'hang' }, { kind: 'hang' });
-    result = ok(await c.request<AskResult>({ type: 'ask', question: 'Where is Billy?', camera_id: 'living' }));
+    result = ok(await c.request<AskResult>({ type: 'ask', question: 'What is Billy up to?', camera_id: 'living' }));
     expect(result).toMatchObject({ source: 'grounded', lvlm_error: { code: 'LVLM_TIMEOUT' } });
     expect(result.answer).toMatch(/^Billy is in view in the living room, on the left\./);
 
@@ -186,14 +191,22 @@ describe('ask without an LVLM', () => {
     const x = await startHarness({ chatModel: null });
     try {
       const c = await connect(VIEWER_TOKEN, x.url);
-      const ex = await c.request<AskResult>({ type: 'ask', question: 'How many pets are here?' });
+      const ex = await c.request<AskResult>({ type: 'ask', question: 'What do you see?' });
       const result = ok(ex);
-      expect(result.source).toBe('grounded');
+      expect(result).toMatchObject({ source: 'grounded', intent: 'view' });
       expect(result.lvlm_error).toBeUndefined();
       expect(result.answer).toBe(
         "I can see 2 pets I know in the living room: Billy on the left and Mochi on the right. I can't describe more than that: no vision-language model is configured.",
       );
       expect(deltaText(ex)).toBe(result.answer);
+      // Counts come from every camera's scene ("now") or from the roster.
+      const now = ok(await c.request<AskResult>({ type: 'ask', question: 'How many pets are here right now?' }));
+      expect(now).toMatchObject({ intent: 'count', answer: 'Right now I see 2 pets: Billy (living room) and Mochi (living room).' });
+      const known = ok(await c.request<AskResult>({ type: 'ask', question: 'How many pets do we have?' }));
+      expect(known.answer).toBe('I know 2 pets: Billy and Mochi.');
+      const unclear = ok(await c.request<AskResult>({ type: 'ask', question: 'Sing me a song' }));
+      expect(unclear).toMatchObject({ intent: 'unknown' });
+      expect(unclear.answer).toMatch(/^I'm not sure what you mean\./);
       const empty = ok(await c.request<AskResult>({ type: 'ask', question: 'Who is there?', camera_id: 'hall' }));
       expect(empty.answer).toMatch(/^I don't recognise anyone or anything I know in the hallway right now\./);
     } finally {

@@ -160,6 +160,9 @@ describe.skipIf(!HAVE_FFMPEG)('faults survived by familiar start, without a rest
       expect({ what, source: res.source, code: res.lvlm_error?.code }).toEqual({ what, source: 'grounded', code });
       expect(res.answer.length).toBeGreaterThan(0);
     }
+    // Every failure is in the log, with its code.
+    const logged = rt.logLines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('LVLM failed')).map((l) => l.code);
+    expect(logged).toEqual(cases.map(([, , code]) => code));
     // Broken after part of the answer was streamed: a typed error, never two answers glued together.
     lvlm.script({ kind: 'cut' });
     expect(['LVLM_BAD_RESPONSE', 'LVLM_UNAVAILABLE']).toContain(errorCode(await ask()));

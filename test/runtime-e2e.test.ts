@@ -126,7 +126,7 @@ describe('familiar start, end to end over a real WebSocket', () => {
     const n = sceneEvents(owner, sub).length;
     await waitUntil(() => sceneEvents(owner, sub).slice(n).some((e) => e.change === 'left' && e.name === 'Biscuit'), 60_000, 'Biscuit to leave again', stderrTail);
     const absent = ok(await owner.request<{ answer: string; source: string }>({ type: 'ask', question: 'Where is Biscuit?', camera_id: 'kitchen' }, 30_000));
-    expect(absent.answer).toMatch(/I don't see Biscuit right now/);
+    expect(absent.answer).toMatch(/I don't see Biscuit on any camera right now/);
     expect(absent.answer).toMatch(/kitchen/);
 
     const forgot = await owner.request({ type: 'concepts/forget', concept_id: enrolled.concept.id }, 30_000);

@@ -22,7 +22,7 @@ import {
 } from '@familiar/contracts';
 import type { LastSeen, MemoryBackend, View } from '@familiar/dialogue';
 import { decodeImage } from '@familiar/image';
-import { extractPreferences, mentionedIds, parseTriggerRequest } from '@familiar/memory';
+import { extractPreferences, foldText, mentionedIds, parseTriggerRequest } from '@familiar/language';
 
 /** How far around a note's time a visit counts as "then". */
 const MENTION_WINDOW_MS = 60_000;
@@ -143,10 +143,12 @@ export class StaticMemory implements MemoryBackend {
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
     for (const id of conceptIds) this.concept(id);
     const room = note.cameraId !== undefined ? this.views.get(note.cameraId)?.room : undefined;
+    // As the runtime's Household.addNote: a member's name is stored as their person concept's id.
+    const person = note.speaker === null ? undefined : [...this.concepts.values()].find((c) => c.id === note.speaker || (c.kind === 'person' && fold(c.name) === fold(note.speaker!)));
     const stored: Note = {
       id: randomUUID(),
       conceptIds,
-      speaker: note.speaker,
+      speaker: person?.id ?? note.speaker,
       text: note.text,
       at: Date.now(),
       ...(note.cameraId !== undefined && { cameraId: note.cameraId }),
@@ -166,7 +168,8 @@ export class StaticMemory implements MemoryBackend {
     const note = this.notesLog.findLast((n) => n.conceptIds.includes(conceptId));
     if (!note) return null;
     const around = (s: SightingInfo) => s.firstSeen - MENTION_WINDOW_MS <= note.at && note.at <= s.lastSeen + MENTION_WINDOW_MS;
-    const speaker = note.speaker === null ? undefined : [...this.concepts.values()].find((c) => c.id === note.speaker || fold(c.name) === fold(note.speaker!));
+    // As the runtime's NotesLog: the speaker is found by concept id only (a name never matches a sighting).
+    const speaker = note.speaker === null ? undefined : this.concepts.get(note.speaker);
     const visit = speaker ? this.visits.findLast((s) => s.conceptId === speaker.id && around(s)) : undefined;
     const camera = visit?.cameraId ?? note.cameraId;
     const inView = camera === undefined ? [] : this.visits.filter((s) => s.cameraId === camera && around(s) && s.name !== null && s.conceptId !== speaker?.id).map((s) => s.name!);
@@ -184,6 +187,12 @@ export class StaticMemory implements MemoryBackend {
       parsed = req;
     }
     const c = this.concept(parsed.conceptId);
+    // As the runtime's TriggerStore.duplicateOf: the same reminder again is the one already set.
+    const norm = (s: string | undefined) => (s === undefined ? '' : foldText(s).replace(/[\s.!]+/g, ' ').trim());
+    const same = [...this.triggerMap.values()].find(
+      (t) => t.conceptId === c.id && t.once === parsed.once && norm(t.room) === norm(parsed.room) && norm(t.createdBy) === norm(req.createdBy) && norm(t.message) === norm(parsed.message),
+    );
+    if (same) return { ...same, merged: true };
     const t: TriggerInfo = {
       id: randomUUID(),
       conceptId: c.id,

@@ -22,6 +22,9 @@ export function createAsk(session) {
   const log = byId('chat-log');
   /** @type {number | null} */
   let asking = null;
+  /** The conversation the next question continues (follow-ups like "and before that?"); null: a new one. */
+  /** @type {string | null} */
+  let conversation = null;
 
   function renderCameras() {
     cameraOptions(camera, session.cameras, h('option', { value: '', text: 'The default camera' }));
@@ -93,6 +96,7 @@ export function createAsk(session) {
         question: text,
         ...(file ? { image: toBase64(await photoBytes(file, MESSAGE_PHOTO_BYTES)) } : camera.value ? { camera_id: camera.value } : {}),
         ...(captionFirst.checked && { mode: /** @type {const} */ ('caption_first') }),
+        ...(conversation !== null && { conversation_id: conversation }),
       };
       const started = session.client.start(command, {
         onEvent: (e) => {
@@ -105,6 +109,7 @@ export function createAsk(session) {
       asking = started.id;
       /** @type {AskResult} */
       const r = await started.result;
+      conversation = r.conversation_id;
       reply.querySelector('.thinking')?.remove();
       answer.textContent = r.answer;
       reply.append(details(r));
@@ -126,6 +131,12 @@ export function createAsk(session) {
       ev.preventDefault();
       form.requestSubmit();
     }
+  });
+
+  byId('ask-new').addEventListener('click', () => {
+    conversation = null;
+    log.append(h('p', { class: 'hint', text: 'New conversation: earlier questions are no longer taken into account.' }));
+    question.focus();
   });
 
   stop.addEventListener('click', () => {

@@ -47,6 +47,8 @@ export interface MentionRecallInfo {
   speakerSeen: { cameraId: string; room: string; at: number } | null;
   /** Names of who/what was in view of that camera around that time. */
   inView: string[];
+  /** What the speaker said they were doing, when the note records it. */
+  activity?: string;
 }
 
 export interface TriggerInfo {
@@ -61,6 +63,8 @@ export interface TriggerInfo {
   createdAt: number;
   firedCount: number;
   lastFiredAt?: number;
+  /** The request repeated an active reminder (same concept, message, room and creator): this is that one, not a new one. */
+  merged?: boolean;
 }
 
 /** A trigger that fired: pushed to scene subscribers and added to the creator's next answer. */

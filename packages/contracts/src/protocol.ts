@@ -127,6 +127,8 @@ export interface AskCommand {
   asker?: string;
   /** caption_first: CoViP caption-augmented answering (two model calls). Default from config. */
   mode?: AskMode;
+  /** Continue this conversation (the id a previous ask returned): its earlier turns go to the LVLM. */
+  conversation_id?: string;
 }
 
 /**
@@ -462,8 +464,33 @@ export interface NotInView {
  * image) or `grounded` (the built-in responder, from recognition and memory only: no LVLM configured, LVLM
  * failed before any text, or the question was only about concepts not in view).
  */
+/** What the built-in grammar understood a question as (packages/language). */
+export type AskIntent =
+  | 'where'
+  | 'presence'
+  | 'room'
+  | 'last_seen'
+  | 'count'
+  | 'roster'
+  | 'visitors'
+  | 'remind'
+  | 'reminders'
+  | 'cancel_reminder'
+  | 'note'
+  | 'notes'
+  | 'last_mention'
+  | 'preferences'
+  | 'view'
+  | 'unknown';
+
+export const ASK_INTENTS: readonly AskIntent[] = ['where', 'presence', 'room', 'last_seen', 'count', 'roster', 'visitors', 'remind', 'reminders', 'cancel_reminder', 'note', 'notes', 'last_mention', 'preferences', 'view', 'unknown'];
+
 export interface AskResult {
   answer: string;
+  /** What the question was understood as. */
+  intent: AskIntent;
+  /** The conversation this turn belongs to; pass it with the next ask to follow up. */
+  conversation_id: string;
   source: 'lvlm' | 'grounded';
   camera_id: string | null;
   room: string | null;

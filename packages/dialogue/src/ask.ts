@@ -1,21 +1,24 @@
-import { FamiliarError, toFamiliarError, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type ReminderEvent, type RgbImage, type WireLastSeen } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type ReminderEvent, type RgbImage, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
-import type { DialogueBackend } from './backend.ts';
+import { understand, type Messages, type Understanding } from '@familiar/language';
+import type { CameraScene, DialogueBackend } from './backend.ts';
+import { ConversationStore, type Turn } from './conversations.ts';
 import {
+  ENGLISH,
   groundedAnswer,
   lastMentionAnswer,
   notInViewSentence,
   reminderSentence,
-  sightingVisit,
+  safeName,
   timeAgo,
   triggerConfirmation,
   type GroundedReason,
   type LastVisit,
 } from './grounded.ts';
-import { isLastMentionQuestion, isReminderRequest } from './intents.ts';
+import { HouseAnswers } from './house.ts';
 import type { ChatModel } from './lvlm.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
-import { buildAnswerMessages, buildCaptionMessages, findMentions, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
+import { buildAnswerMessages, buildCaptionMessages, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
 import { memberKey, personNamed, type ReminderInbox } from './reminders.ts';
 import { toWireLastSeen } from './wire.ts';
 
@@ -29,8 +32,12 @@ export interface AskerOptions {
   captionFirst: boolean;
   /** Fired reminders waiting for their creator's next answer; none are delivered without it. */
   reminders?: ReminderInbox;
-  /** Memory trouble that does not fail an answer (a note not stored) is reported here. */
+  /** Trouble that does not fail an answer (a note not stored, an LVLM that failed) is reported here. */
   log?: Logger;
+  /** The built-in sentences (default English). */
+  messages?: Messages;
+  /** Per-conversation history (default: 8 turns, 8000 bytes, 30 minutes idle, 1000 conversations). */
+  conversations?: ConversationStore;
   now?: () => number;
 }
 
@@ -44,6 +51,8 @@ export interface AskRequest {
   mode?: AskMode | undefined;
   /** The client's (token's) name: who reminders are for when there is no asker. */
   client?: string | undefined;
+  /** Continue this conversation (unknown or expired: a new one). */
+  conversationId?: string | undefined;
 }
 
 export interface AskCallbacks {
@@ -81,6 +90,9 @@ export function mentionSpeaker(speaker: string | null, concepts: readonly Concep
 interface AskContext {
   concepts: ConceptSummary[];
   mentioned: ConceptSummary[];
+  understood: Understanding;
+  /** Earlier turns of this conversation, oldest first. */
+  history: readonly Turn[];
   /** The asker's own person concept, if enrolled. */
   askerConcept: ConceptSummary | undefined;
   /** Reminders this answer delivers (taken from the inbox). */
@@ -105,20 +117,40 @@ interface AskContext {
  */
 export class Asker {
   private readonly now: () => number;
+  private readonly m: Messages;
+  private readonly house: HouseAnswers;
+  readonly conversations: ConversationStore;
 
   constructor(private readonly options: AskerOptions) {
     this.now = options.now ?? Date.now;
+    this.m = options.messages ?? ENGLISH;
+    this.house = new HouseAnswers(options.backend, this.m);
+    this.conversations = options.conversations ?? new ConversationStore({ maxTurns: 8, maxBytes: 8000, idleMs: 30 * 60_000, maxConversations: 1000 }, this.now);
+  }
+
+  /** Erases a forgotten concept from every conversation. */
+  forgetConcept(conceptId: string, names: readonly string[]): void {
+    this.conversations.forget(conceptId, names);
   }
 
   async ask(req: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
     const concepts = this.options.backend.listConcepts();
     const askerConcept = personNamed(concepts, req.asker);
     const owner = req.asker ?? req.client;
+    const conversation = this.conversations.open(req.conversationId);
+    const scenes = await this.house.scenes();
+    const understood = understand(req.question, { concepts, rooms: this.house.rooms(scenes) });
+    const byId = new Map(concepts.map((c) => [c.id, c]));
+    const last = conversation.turns.at(-1);
+    // "and Mochi?" is read like the question before it, when there was one.
+    if (understood.elliptic && last && ELLIPTIC_REUSE.has(last.intent)) understood.intent = last.intent;
     const reminders = owner && this.options.reminders ? this.options.reminders.take([owner, ...(askerConcept ? [askerConcept.id] : [])]) : [];
     let streamed = false;
     const ctx: AskContext = {
       concepts,
-      mentioned: findMentions(req.question, concepts),
+      mentioned: understood.conceptIds.map((id) => byId.get(id)!).filter(Boolean),
+      understood,
+      history: conversation.turns,
       askerConcept,
       reminders,
       now: this.now(),
@@ -129,18 +161,93 @@ export class Asker {
       },
       streamed: () => streamed,
     };
+    let result: Omit<AskResult, 'intent' | 'conversation_id'>;
     try {
-      if (isReminderRequest(req.question)) return await this.createReminder(req, ctx);
-      if (ctx.mentioned.length > 0 && isLastMentionQuestion(req.question)) return await this.recallMention(req, ctx);
-      return await this.answerView(req, ctx, callbacks.signal);
+      result = await this.route(req, ctx, scenes, owner, callbacks.signal);
     } catch (err) {
       // Delivered only with an answer that arrived.
       this.options.reminders?.restore(reminders);
       throw err;
     }
+    this.conversations.append(conversation.id, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now });
+    return { ...result, intent: understood.intent, conversation_id: conversation.id };
   }
 
-  private async answerView(req: AskRequest, ctx: AskContext, signal: AbortSignal | undefined): Promise<AskResult> {
+  /** One grammar decides; the LVLM (when configured) answers what needs eyes, memory answers the rest. */
+  private async route(req: AskRequest, ctx: AskContext, scenes: CameraScene[], owner: string | undefined, signal: AbortSignal | undefined): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
+    const u = ctx.understood;
+    const named = ctx.mentioned;
+    const ownerKeys = [...(owner ? [owner] : []), ...(ctx.askerConcept ? [ctx.askerConcept.name] : [])];
+    if (req.image) return this.answerView(req, ctx, signal, null);
+    switch (u.intent) {
+      case 'remind':
+        return this.createReminder(req, ctx);
+      case 'last_mention':
+        return this.recallMention(req, ctx);
+      case 'note':
+        return this.storeStatement(req, ctx);
+      case 'reminders':
+        return this.memoryAnswer(ctx, await this.house.reminders(ownerKeys), {});
+      case 'cancel_reminder': {
+        const { text } = await this.house.cancel(req.question, named, ownerKeys);
+        return this.memoryAnswer(ctx, text, {});
+      }
+      case 'where':
+      case 'last_seen':
+        if (named.length > 0) {
+          const text = await this.house.where(named, scenes, ctx.now, u.yesNo === true);
+          return this.memoryAnswer(ctx, text, { not_in_view: await this.notInView(named, scenes) });
+        }
+        break;
+      case 'presence':
+        if (named.length > 0 && !this.options.lvlm) return this.memoryAnswer(ctx, await this.house.presence(named, u, scenes, ctx.now), {});
+        break;
+      case 'room':
+        if (u.room === undefined || !this.options.lvlm) return this.memoryAnswer(ctx, this.house.room(u, scenes), {});
+        break;
+      case 'count':
+        return this.memoryAnswer(ctx, this.house.count(u, ctx.concepts, scenes), {});
+      case 'roster':
+        return this.memoryAnswer(ctx, await this.house.roster(u, ctx.concepts, named, scenes, ctx.now), {});
+      case 'visitors':
+        return this.memoryAnswer(ctx, await this.house.visitors(u, ctx.now), {});
+      case 'notes':
+        return this.memoryAnswer(ctx, await this.house.notes(named, ctx.concepts, ctx.askerConcept, req.asker, ctx.now), {});
+      case 'preferences':
+        return this.memoryAnswer(ctx, await this.house.preferences(named), {});
+      case 'unknown':
+        if (!this.options.lvlm && !req.cameraId) return this.memoryAnswer(ctx, this.m.t('unknown'), {});
+        break;
+      case 'view':
+        break;
+    }
+    return this.answerView(req, ctx, signal, this.cameraFor(req, ctx, scenes));
+  }
+
+  /** The named concepts no camera sees now, with their last visit (AskResult.not_in_view). */
+  private async notInView(named: readonly ConceptSummary[], scenes: readonly CameraScene[]): Promise<AskResult['not_in_view']> {
+    const absent = named.filter((c) => !HouseAnswers.find(scenes, c.id));
+    return Promise.all(
+      absent.map(async (c) => {
+        const visit = await this.house.lastVisit(c.id);
+        return { concept_id: c.id, name: c.name, last_seen: visit ? toWireLastVisit(visit) : null };
+      }),
+    );
+  }
+
+  /** The camera a question is about: the one asked, else one that sees a named concept, else one in the named room. */
+  private cameraFor(req: AskRequest, ctx: AskContext, scenes: readonly CameraScene[]): string | undefined {
+    if (req.cameraId) return req.cameraId;
+    for (const c of ctx.mentioned) {
+      const w = HouseAnswers.find(scenes, c.id);
+      if (w) return w.scene.cameraId;
+    }
+    const room = ctx.understood.room;
+    if (room) return scenes.find((s) => memberKey(s.room) === memberKey(room))?.cameraId;
+    return undefined;
+  }
+
+  private async answerView(req: AskRequest, ctx: AskContext, signal: AbortSignal | undefined, camera: string | null | undefined): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
     const { backend } = this.options;
     const { emit, mentioned, now } = ctx;
 
@@ -153,8 +260,8 @@ export class Asker {
       image = req.image;
       matches = await backend.recognise(image, signal);
     } else {
-      const view = await backend.currentView(req.cameraId);
-      if (!view) throw new FamiliarError('NOT_FOUND', req.cameraId ? `camera "${req.cameraId}" has no frame yet` : 'no camera has a frame yet');
+      const view = await backend.currentView(camera ?? undefined);
+      if (!view) throw new FamiliarError('NOT_FOUND', camera ? `camera "${camera}" has no frame yet` : 'no camera has a frame yet');
       ({ image, matches, cameraId, room, capturedAt } = view);
     }
     checkCancelled(signal);
@@ -162,9 +269,9 @@ export class Asker {
     const byId = new Map<string, ConceptSummary>(ctx.concepts.map((c) => [c.id, c]));
     const shown = selectMatches(matches, image.width, image.height);
     const shownIds = new Set(shown.map((m) => m.conceptId));
-    const absent = await Promise.all(mentioned.filter((c) => !shownIds.has(c.id)).map(async (c) => ({ concept: c, lastSeen: await this.lastVisit(c.id) })));
+    const absent = await Promise.all(mentioned.filter((c) => !shownIds.has(c.id)).map(async (c) => ({ concept: c, lastSeen: await this.house.lastVisit(c.id) })));
     const mentionedInView = shown.filter((m) => mentioned.some((c) => c.id === m.conceptId));
-    const noteId = await this.storeNote(req, ctx, cameraId);
+    const noteId = undefined;
 
     // Names and context as memory has them now (a rename since the frame was recognised wins).
     const entities: PromptEntity[] = shown.map((m, i) => ({
@@ -188,10 +295,11 @@ export class Asker {
       not_in_view: absent.map((a) => ({ concept_id: a.concept.id, name: a.concept.name, last_seen: a.lastSeen ? toWireLastVisit(a.lastSeen) : null })),
       ...memoryFields(ctx, noteId),
     };
-    const remindersText = reminderSentences(ctx);
+    const remindersText = reminderSentences(ctx, this.m);
 
-    const grounded = (reason: GroundedReason, lvlmError?: FamiliarError): AskResult => {
+    const grounded = (reason: GroundedReason, lvlmError?: FamiliarError): Omit<AskResult, 'intent' | 'conversation_id'> => {
       const text = groundedAnswer({
+        messages: this.m,
         matches: shown,
         imageWidth: image.width,
         room,
@@ -236,7 +344,8 @@ export class Asker {
     checkCancelled(signal);
     const imageUrl = `data:image/jpeg;base64,${Buffer.from(overlay.jpeg).toString('base64')}`;
     const absentNames = absent.map((a) => a.concept.name);
-    const prefix = [remindersText, ...absent.map((a) => notInViewSentence(a.concept.name, a.lastSeen, now))].filter(Boolean).join(' ');
+    const prefix = [remindersText, ...absent.map((a) => notInViewSentence(a.concept.name, a.lastSeen, now, this.m))].filter(Boolean).join(' ');
+    const history = ctx.history.map((t) => ({ question: t.question, answer: t.answer }));
 
     let answer = '';
     try {
@@ -245,7 +354,7 @@ export class Asker {
         caption = (await lvlm.chat(buildCaptionMessages({ imageUrl, entities, asker: req.asker, absent: absentNames, askerPreferences }), { signal })).text;
         caption = sanitiseText(caption, PROMPT_LIMITS.caption) || undefined;
       }
-      const messages = buildAnswerMessages({ imageUrl, entities, question: req.question, asker: req.asker, absent: absentNames, caption, askerPreferences });
+      const messages = buildAnswerMessages({ imageUrl, entities, question: req.question, asker: req.asker, absent: absentNames, caption, askerPreferences, history });
       let first = true;
       const reply = await lvlm.chat(messages, {
         signal,
@@ -266,72 +375,60 @@ export class Asker {
     } catch (err) {
       const e = toFamiliarError(err);
       if (e.code === 'CANCELLED' || signal?.aborted) throw new FamiliarError('CANCELLED', 'the question was cancelled', { cause: err });
+      this.options.log?.('warn', ctx.streamed() ? 'LVLM failed mid-answer' : 'LVLM failed; the built-in responder answers', { code: e.code, error: e.message });
       if (!ctx.streamed() && (e.code === 'LVLM_UNAVAILABLE' || e.code === 'LVLM_TIMEOUT' || e.code === 'LVLM_BAD_RESPONSE')) return grounded('lvlm-failed', e);
       throw e;
     }
   }
 
   /** "Remind me when…": the runtime parses the sentence into a trigger; the answer confirms it or says why not. */
-  private async createReminder(req: AskRequest, ctx: AskContext): Promise<AskResult> {
+  private async createReminder(req: AskRequest, ctx: AskContext): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
     let text: string;
     let trigger: AskResult['trigger'];
     try {
       const t = await this.options.backend.addTrigger({ text: req.question, createdBy: req.asker ?? req.client ?? 'unknown' });
       trigger = toWireTrigger(t);
-      text = triggerConfirmation(t);
+      text = triggerConfirmation(t, this.m);
     } catch (err) {
       const e = toFamiliarError(err);
       if (e.code === 'INTERNAL') throw e;
-      text = `I couldn't set that reminder: ${sanitiseText(e.message, PROMPT_LIMITS.note)}`;
+      text = this.m.t('trigger.failed', { reason: sanitiseText(e.message, PROMPT_LIMITS.note) });
     }
-    const noteId = await this.storeNote(req, ctx, req.cameraId ?? null);
-    return this.memoryAnswer(ctx, text, { ...memoryFields(ctx, noteId), ...(trigger && { trigger }) });
+    return this.memoryAnswer(ctx, text, { ...(trigger && { trigger }) });
   }
 
-  /** "What was I doing when I last mentioned Grandma?" from notes and sightings; then this question becomes the latest mention. */
-  private async recallMention(req: AskRequest, ctx: AskContext): Promise<AskResult> {
-    const concept = ctx.mentioned[0]!;
+  /** "What was I doing when I last mentioned Grandma?" from notes and sightings. */
+  private async recallMention(req: AskRequest, ctx: AskContext): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
+    const concept = ctx.mentioned[0];
+    if (!concept) return this.memoryAnswer(ctx, this.m.t('followup.nothing'), {});
     const recall = await this.options.backend.lastMention(concept.id);
     const speaker = mentionSpeaker(recall?.note.speaker ?? null, ctx.concepts, req.asker);
-    const text = lastMentionAnswer(concept.name, recall, speaker.name, speaker.you, ctx.now);
-    const noteId = await this.storeNote(req, ctx, req.cameraId ?? null);
-    return this.memoryAnswer(ctx, text, memoryFields(ctx, noteId));
+    return this.memoryAnswer(ctx, lastMentionAnswer(concept.name, recall, speaker.name, speaker.you, ctx.now, this.m), {});
   }
 
-  private memoryAnswer(ctx: AskContext, text: string, extra: Partial<AskResult>): AskResult {
-    const answer = [reminderSentences(ctx), text].filter(Boolean).join(' ');
-    ctx.emit(answer);
-    return { answer, source: 'grounded', camera_id: null, room: null, captured_at: null, grounded_on: [], not_in_view: [], ...extra };
-  }
-
-  /** Stores a question that names enrolled concepts as a note; memory trouble costs the note, not the answer. */
-  private async storeNote(req: AskRequest, ctx: AskContext, cameraId: string | null): Promise<string | undefined> {
-    if (ctx.mentioned.length === 0) return undefined;
+  /** "Billy had his vaccination today": a statement about someone becomes a note (questions never do). */
+  private async storeStatement(req: AskRequest, ctx: AskContext): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
     try {
       const note = await this.options.backend.addNote({
         text: req.question,
-        speaker: req.asker ?? null,
+        // The speaker as memory keys people: the asker's person concept when enrolled (sightings find it), else the name.
+        speaker: ctx.askerConcept?.id ?? req.asker ?? null,
         conceptIds: ctx.mentioned.map((c) => c.id),
-        ...(cameraId !== null && { cameraId }),
+        ...(req.cameraId !== undefined && { cameraId: req.cameraId }),
       });
-      return note.id;
+      return this.memoryAnswer(ctx, this.m.t('note.stored', { names: this.m.list(ctx.mentioned.map((c) => safeName(c.name))) }), memoryFields(ctx, note.id));
     } catch (err) {
       const e = toFamiliarError(err);
-      this.options.log?.('warn', 'question not stored as a note', { code: e.code, error: e.message });
-      return undefined;
+      if (e.code === 'INTERNAL') throw e;
+      this.options.log?.('warn', 'statement not stored as a note', { code: e.code, error: e.message });
+      return this.memoryAnswer(ctx, this.m.t('note.failed', { reason: sanitiseText(e.message, PROMPT_LIMITS.note) }), {});
     }
   }
 
-  /** The concept's latest visit (with how long and who else), or at least its last sighting; null on memory trouble. */
-  private async lastVisit(conceptId: string): Promise<LastVisit | null> {
-    const { backend } = this.options;
-    try {
-      const [visit] = await backend.sightings({ conceptId, limit: 1 });
-      return visit ? sightingVisit(visit) : backend.lastSeen(conceptId);
-    } catch {
-      // Memory trouble must not turn an honest "not here" into an error.
-      return null;
-    }
+  private memoryAnswer(ctx: AskContext, text: string, extra: Partial<AskResult>): Omit<AskResult, 'intent' | 'conversation_id'> {
+    const answer = [reminderSentences(ctx, this.m), text].filter(Boolean).join(' ');
+    ctx.emit(answer);
+    return { answer, source: 'grounded', camera_id: null, room: null, captured_at: null, grounded_on: [], not_in_view: [], ...memoryFields(ctx, undefined), ...extra };
   }
 
   /** Recent notes about a concept for its prompt line, without the note this question just made. */
@@ -357,9 +454,12 @@ export class Asker {
   }
 }
 
+/** Intents a bare "and Mochi?" may repeat from the previous turn. */
+const ELLIPTIC_REUSE: ReadonlySet<AskIntent> = new Set(['where', 'presence', 'last_seen', 'notes', 'preferences', 'roster', 'view']);
+
 /** The reminders an answer opens with, as one run of sentences ('' when none). */
-function reminderSentences(ctx: AskContext): string {
-  return ctx.reminders.map((r) => reminderSentence(r, ctx.now)).join(' ');
+function reminderSentences(ctx: AskContext, m: Messages): string {
+  return ctx.reminders.map((r) => reminderSentence(r, ctx.now, m)).join(' ');
 }
 
 /** The memory fields of an AskResult: reminders delivered, the note stored. */

@@ -37,6 +37,16 @@ export interface SnapshotEntity {
   confidence: number;
 }
 
+/** Who and what a camera sees now: its tracked, voted identities (the one notion of "in view"). */
+export interface CameraScene {
+  cameraId: string;
+  room: string;
+  /** Epoch milliseconds of its last processed frame; null before the first. */
+  capturedAt: number | null;
+  /** Recognised concepts only (conceptId set). */
+  entities: SnapshotEntity[];
+}
+
 /** A camera's latest frame as the camera delivered it, for showing to people (the web console). */
 export interface Snapshot {
   cameraId: string;
@@ -111,6 +121,11 @@ export interface DialogueBackend extends MemoryBackend {
    * frame pixels: a backend whose views are downscaled should implement this (it can return the camera's own JPEG).
    */
   snapshot?(cameraId?: string): Promise<Snapshot | null>;
+  /**
+   * The live scene of every camera (tracked identities), for "where is…", "who is in the hallway", counts. Without
+   * it the dialogue looks at currentView() of each camera cameras() lists (or of the default camera).
+   */
+  houseScene?(): CameraScene[];
   /** A concept's thumbnail JPEG, or null when it has none (embeddings-only mode). CONCEPT_NOT_FOUND for an unknown id. */
   thumbnail?(conceptId: string): Promise<Uint8Array | null>;
 }

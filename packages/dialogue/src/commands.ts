@@ -169,7 +169,10 @@ const coreCommands: CommandHandlers<Exclude<CommandType, keyof typeof memoryComm
   'concepts/forget': {
     role: 'control',
     async run(cmd, { server }) {
+      const names = server.backend.listConcepts().filter((c) => c.id === cmd.concept_id).map((c) => c.name);
       await server.backend.forget(cmd.concept_id);
+      // Conversations held it too: its turns go from every one.
+      server.asker.forgetConcept(cmd.concept_id, names);
       return { concept_id: cmd.concept_id };
     },
   },
@@ -252,7 +255,7 @@ async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { serv
     const limits = server.imageLimits;
     const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
     return await server.asker.ask(
-      { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name },
+      { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name, conversationId: cmd.conversation_id },
       { signal: ac.signal, onDelta: (text) => (cmd.type === 'ask' && session.haClient ? undefined : session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } })) },
     );
   } finally {

@@ -1,45 +1,50 @@
 import type { Box, ConceptKind, Match, MentionRecallInfo, ReminderEvent, SightingInfo, TriggerInfo } from '@familiar/contracts';
+import { loadMessages, type Messages } from '@familiar/language';
 import type { LastSeen } from './backend.ts';
 import { sanitiseText, PROMPT_LIMITS } from './prompt.ts';
+
+/**
+ * The built-in responder's sentences. Every word comes from the message catalogue (packages/language/messages),
+ * so a translation is a file; the functions here only choose which sentence and fill it in.
+ */
+
+/** The English catalogue: the default wherever no other was chosen. */
+export const ENGLISH: Messages = loadMessages('en');
 
 /** Why the built-in responder answers instead of the LVLM; decides the closing sentence. */
 export type GroundedReason = 'no-lvlm' | 'lvlm-failed' | 'absent-only';
 
 /** Left / in the middle / right of the picture, by the box centre. */
-export function horizontalPosition(box: Box, width: number): string {
+export function horizontalPosition(box: Box, width: number, m: Messages = ENGLISH): string {
   const cx = (box.xmin + box.xmax) / 2 / Math.max(1, width);
-  if (cx < 1 / 3) return 'on the left';
-  if (cx > 2 / 3) return 'on the right';
-  return 'in the middle';
+  return m.t(cx < 1 / 3 ? 'position.left' : cx > 2 / 3 ? 'position.right' : 'position.middle');
+}
+
+function unitOf(s: number): { unit: 'minute' | 'hour' | 'day'; n: number } {
+  if (s < 3600) return { unit: 'minute', n: Math.round(s / 60) };
+  if (s < 86_400) return { unit: 'hour', n: Math.round(s / 3600) };
+  return { unit: 'day', n: Math.round(s / 86_400) };
 }
 
 /** "just now", "5 minutes ago", "3 hours ago", "2 days ago". */
-export function timeAgo(at: number, now: number): string {
+export function timeAgo(at: number, now: number, m: Messages = ENGLISH): string {
   const s = Math.max(0, Math.round((now - at) / 1000));
-  if (s < 60) return 'just now';
-  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'} ago`;
-  if (s < 3600) return plural(Math.round(s / 60), 'minute');
-  if (s < 86_400) return plural(Math.round(s / 3600), 'hour');
-  return plural(Math.round(s / 86_400), 'day');
+  if (s < 60) return m.t('ago.now');
+  const { unit, n } = unitOf(s);
+  return m.t(`ago.${unit}.${n === 1 ? 'one' : 'other'}`, { n });
 }
 
 /** "about 5 minutes", "about 2 hours"; null under a minute (too short to be worth saying). */
-function visitDuration(ms: number): string | null {
+function visitDuration(ms: number, m: Messages = ENGLISH): string | null {
   const s = Math.round(ms / 1000);
   if (s < 60) return null;
-  const about = (n: number, unit: string) => `about ${n} ${unit}${n === 1 ? '' : 's'}`;
-  if (s < 3600) return about(Math.round(s / 60), 'minute');
-  if (s < 86_400) return about(Math.round(s / 3600), 'hour');
-  return about(Math.round(s / 86_400), 'day');
+  const { unit, n } = unitOf(s);
+  return m.t(`duration.${unit}.${n === 1 ? 'one' : 'other'}`, { n });
 }
 
-function name(text: string): string {
+/** A name or room as it may appear in an answer. */
+export function safeName(text: string): string {
   return sanitiseText(text, PROMPT_LIMITS.name);
-}
-
-function listJoin(items: string[]): string {
-  if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }
 
 /** A last sighting with, when memory keeps visits, when that visit began and who else was there. */
@@ -49,25 +54,29 @@ export interface LastVisit extends LastSeen {
 }
 
 /** ", for about 3 minutes, with Billy and Mochi" (parts only when known). */
-function visitDetails(visit: LastVisit, ongoing = false): string {
+function visitDetails(visit: LastVisit, m: Messages, ongoing = false): string {
   let text = '';
-  const duration = visit.firstSeen !== undefined ? visitDuration(visit.at - visit.firstSeen) : null;
-  if (duration) text += `, for ${duration}${ongoing ? ' so far' : ''}`;
-  const others = (visit.withOthers ?? []).map(name).filter(Boolean);
-  if (others.length > 0) text += `, with ${listJoin(others)}`;
+  const duration = visit.firstSeen !== undefined ? visitDuration(visit.at - visit.firstSeen, m) : null;
+  if (duration) text += m.t(ongoing ? 'details.forSoFar' : 'details.for', { duration });
+  const others = (visit.withOthers ?? []).map(safeName).filter(Boolean);
+  if (others.length > 0) text += m.t('details.with', { others: m.list(others) });
   return text;
 }
 
-/** The honest answer about an enrolled concept that is not in view: never a guess, last seen from memory. */
-export function notInViewSentence(conceptName: string, lastSeen: LastVisit | null, now: number): string {
-  const n = name(conceptName);
-  if (!lastSeen) return `I don't see ${n} right now, and I have not seen ${n} yet.`;
-  return `I don't see ${n} right now. ${lastSawSentence(n, lastSeen, now)}`;
+/** "I last saw Billy 5 minutes ago in the hallway (camera hall), for about 2 minutes, with Anna." */
+export function lastSawSentence(conceptName: string, visit: LastVisit, now: number, m: Messages = ENGLISH): string {
+  return m.t('lastSaw', { name: safeName(conceptName), ago: timeAgo(visit.at, now, m), room: safeName(visit.room), camera: safeName(visit.cameraId), details: visitDetails(visit, m) });
 }
 
-/** "I last saw Billy 5 minutes ago in the hallway (camera hall), for about 2 minutes, with Anna." */
-function lastSawSentence(n: string, visit: LastVisit, now: number): string {
-  return `I last saw ${n} ${timeAgo(visit.at, now)} in the ${name(visit.room)} (camera ${name(visit.cameraId)})${visitDetails(visit)}.`;
+/**
+ * The honest answer about an enrolled concept that is not in view: never a guess, last seen from memory.
+ * `house`: every camera was looked at, not only one view.
+ */
+export function notInViewSentence(conceptName: string, lastSeen: LastVisit | null, now: number, m: Messages = ENGLISH, house = false): string {
+  const name = safeName(conceptName);
+  const prefix = house ? 'house.absent' : 'absent';
+  if (!lastSeen) return m.t(`${prefix}.never`, { name });
+  return m.t(`${prefix}.lastSaw`, { name, lastSaw: lastSawSentence(conceptName, lastSeen, now, m) });
 }
 
 /** A sighting as the last-visit shape the sentences use. */
@@ -76,49 +85,65 @@ export function sightingVisit(s: SightingInfo): LastVisit {
 }
 
 /** memory/last_seen: where and when, how long, and with whom; or that it is there right now. */
-export function lastSeenAnswer(conceptName: string, sighting: SightingInfo | null, now: number): string {
-  const n = name(conceptName);
-  if (!sighting) return `I have not seen ${n} yet.`;
+export function lastSeenAnswer(conceptName: string, sighting: SightingInfo | null, now: number, m: Messages = ENGLISH): string {
+  const name = safeName(conceptName);
+  if (!sighting) return m.t('lastSeen.never', { name });
   const visit = sightingVisit(sighting);
-  if (!sighting.ongoing) return lastSawSentence(n, visit, now);
-  return `${n} is in the ${name(sighting.room)} (camera ${name(sighting.cameraId)}) right now${visitDetails(visit, true)}.`;
+  if (!sighting.ongoing) return lastSawSentence(conceptName, visit, now, m);
+  return m.t('lastSeen.now', { name, room: safeName(sighting.room), camera: safeName(sighting.cameraId), details: visitDetails(visit, m, true) });
 }
 
 /**
- * "What was I doing when I last mentioned Grandma?": who said what and when, where the speaker was then
- * and who was around. `you` is true when the speaker is the one asking.
+ * "What was I doing when I last mentioned Grandma?": who said what and when, where the speaker was then,
+ * who was around, and what the speaker was doing when that was said. `you` is true when the speaker is the one asking.
  */
-export function lastMentionAnswer(conceptName: string, recall: MentionRecallInfo | null, speakerName: string | null, you: boolean, now: number): string {
-  const n = name(conceptName);
-  if (!recall) return `I have no record of anyone mentioning ${n}.`;
-  const who = you ? 'You' : speakerName ? name(speakerName) : 'Someone';
-  const sentences = [`${who} last mentioned ${n} ${timeAgo(recall.note.at, now)}: ${JSON.stringify(sanitiseText(recall.note.text, PROMPT_LIMITS.note))}.`];
-  const inView = recall.inView.map(name).filter((x) => x && x !== n && x !== (speakerName && name(speakerName)));
-  const withInView = inView.length > 0 ? `, with ${listJoin(inView)} in view` : '';
+export function lastMentionAnswer(conceptName: string, recall: MentionRecallInfo | null, speakerName: string | null, you: boolean, now: number, m: Messages = ENGLISH): string {
+  const n = safeName(conceptName);
+  if (!recall) return m.t('mention.none', { name: n });
+  const who = you ? m.t('mention.you') : speakerName ? safeName(speakerName) : m.t('mention.someone');
+  const sentences = [m.t('mention.said', { who, name: n, ago: timeAgo(recall.note.at, now, m), text: JSON.stringify(sanitiseText(recall.note.text, PROMPT_LIMITS.note)) })];
+  const inView = recall.inView.map(safeName).filter((x) => x && x !== n && x !== (speakerName && safeName(speakerName)));
+  const withInView = inView.length > 0 ? m.t('mention.withInView', { names: m.list(inView) }) : '';
   const seen = recall.speakerSeen;
   if (seen) {
-    sentences.push(`At the time ${you ? 'you were' : `${who} was`} in the ${name(seen.room)} (camera ${name(seen.cameraId)})${withInView}.`);
+    const where = { room: safeName(seen.room), camera: safeName(seen.cameraId), inView: withInView };
+    sentences.push(you ? m.t('mention.whereYou', where) : m.t('mention.whereThey', { ...where, who }));
   } else {
     const { room, cameraId } = recall.note;
-    if (room && cameraId) sentences.push(`It was said in the ${name(room)} (camera ${name(cameraId)})${withInView}.`);
-    else if (inView.length > 0) sentences.push(`${listJoin(inView)} ${inView.length === 1 ? 'was' : 'were'} in view then.`);
-    sentences.push(`I did not see ${you ? 'you' : who === 'Someone' ? 'the speaker' : who} on a camera then, so I can't say more about what ${you ? 'you were' : 'they were'} doing.`);
+    if (room && cameraId) sentences.push(m.t('mention.saidIn', { room: safeName(room), camera: safeName(cameraId), inView: withInView }));
+    else if (inView.length > 0) sentences.push(m.t(inView.length === 1 ? 'mention.inViewOne' : 'mention.inViewMany', { names: m.list(inView) }));
   }
+  const activity = recall.activity ? sanitiseText(recall.activity, PROMPT_LIMITS.note) : '';
+  if (activity) sentences.push(you ? m.t('mention.activityYou', { activity }) : m.t('mention.activityThey', { who, activity }));
+  else if (!seen) sentences.push(you ? m.t('mention.notSeenYou') : m.t('mention.notSeenThey', { who: who === m.t('mention.someone') ? m.t('mention.theSpeaker') : who }));
   return sentences.join(' ');
 }
 
 /** "Reminder: Grandma came into the living room 5 minutes ago — Remember to call the doctor." */
-export function reminderSentence(r: ReminderEvent, now: number): string {
-  return `Reminder: ${name(r.name)} came into the ${name(r.room)} ${timeAgo(r.at, now)} — ${sanitiseText(r.message, PROMPT_LIMITS.note)}`;
+export function reminderSentence(r: ReminderEvent, now: number, m: Messages = ENGLISH): string {
+  return m.t('reminder', { name: safeName(r.name), room: safeName(r.room), ago: timeAgo(r.at, now, m), message: sanitiseText(r.message, PROMPT_LIMITS.note) });
 }
 
-/** The confirmation of a reminder created from a question. */
-export function triggerConfirmation(t: TriggerInfo): string {
-  const when = `${t.once ? 'the next time' : 'every time'} ${name(t.name)} ${t.room ? `is in the ${name(t.room)}` : 'shows up'}`;
-  return `OK, ${when} I'll tell you: ${JSON.stringify(sanitiseText(t.message, PROMPT_LIMITS.note))}`;
+/** "the next time Billy is in the kitchen" */
+export function triggerCondition(t: Pick<TriggerInfo, 'once' | 'name' | 'room'>, m: Messages = ENGLISH): string {
+  const when = m.t(t.once ? 'trigger.once' : 'trigger.every');
+  return t.room ? m.t('trigger.inRoom', { when, name: safeName(t.name), room: safeName(t.room) }) : m.t('trigger.showsUp', { when, name: safeName(t.name) });
 }
 
-const KIND_NOUN: Record<ConceptKind, [string, string]> = { person: ['person', 'people'], pet: ['pet', 'pets'], object: ['object', 'objects'] };
+/** The confirmation of a reminder created from a question (or that it already existed). */
+export function triggerConfirmation(t: TriggerInfo, m: Messages = ENGLISH): string {
+  return m.t(t.merged ? 'trigger.duplicate' : 'trigger.ok', { condition: triggerCondition(t, m), message: JSON.stringify(sanitiseText(t.message, PROMPT_LIMITS.note)) });
+}
+
+/** "2 pets and 1 person" for the matches (kinds in a fixed order). */
+export function kindCounts(kinds: readonly ConceptKind[], m: Messages = ENGLISH): string {
+  return m.list(
+    (['person', 'pet', 'object'] as const)
+      .map((k) => ({ k, n: kinds.filter((x) => x === k).length }))
+      .filter((c) => c.n > 0)
+      .map((c) => m.count(`kind.${c.k}`, c.n)),
+  );
+}
 
 export interface GroundedInput {
   /** Recognised concepts in view, boxes in the image's pixels. */
@@ -132,6 +157,7 @@ export interface GroundedInput {
   absent: readonly { name: string; lastSeen: LastVisit | null }[];
   reason: GroundedReason;
   now: number;
+  messages?: Messages;
 }
 
 /**
@@ -140,26 +166,19 @@ export interface GroundedInput {
  * cannot describe more.
  */
 export function groundedAnswer(input: GroundedInput): string {
-  const sentences: string[] = input.absent.map((a) => notInViewSentence(a.name, a.lastSeen, input.now));
+  const m = input.messages ?? ENGLISH;
+  const sentences: string[] = input.absent.map((a) => notInViewSentence(a.name, a.lastSeen, input.now, m));
   if (input.reason === 'absent-only') return sentences.join(' ');
 
-  const where = input.room ? ` in the ${name(input.room)}` : ' in this picture';
+  const place = input.room ? m.t('place.room', { room: safeName(input.room) }) : m.t('place.picture');
   if (input.mentionedInView.length > 0) {
-    for (const m of input.mentionedInView) sentences.push(`${name(m.name)} is in view${where}, ${horizontalPosition(m.box, input.imageWidth)}.`);
+    for (const x of input.mentionedInView) sentences.push(m.t('view.inView', { name: safeName(x.name), place, position: horizontalPosition(x.box, input.imageWidth, m) }));
   } else if (input.matches.length === 0) {
-    sentences.push(`I don't recognise anyone or anything I know${where} right now.`);
+    sentences.push(m.t('view.nothing', { place }));
   } else {
-    const counts = (['person', 'pet', 'object'] as const)
-      .map((k) => ({ k, n: input.matches.filter((m) => m.kind === k).length }))
-      .filter((c) => c.n > 0)
-      .map((c) => `${c.n} ${KIND_NOUN[c.k][c.n === 1 ? 0 : 1]}`);
-    const who = input.matches.map((m) => `${name(m.name)} ${horizontalPosition(m.box, input.imageWidth)}`);
-    sentences.push(`I can see ${listJoin(counts)} I know${where}: ${listJoin(who)}.`);
+    const who = input.matches.map((x) => `${safeName(x.name)} ${horizontalPosition(x.box, input.imageWidth, m)}`);
+    sentences.push(m.t('view.see', { counts: kindCounts(input.matches.map((x) => x.kind), m), place, who: m.list(who) }));
   }
-  sentences.push(
-    input.reason === 'no-lvlm'
-      ? "I can't describe more than that: no vision-language model is configured."
-      : "I can't describe more than that right now: the vision-language model is not available.",
-  );
+  sentences.push(m.t(input.reason === 'no-lvlm' ? 'view.noLvlm' : 'view.lvlmFailed'));
   return sentences.join(' ');
 }

@@ -1,4 +1,5 @@
 import type { ConceptKind, ConceptSummary } from '@familiar/contracts';
+import { mentionedIds } from '@familiar/language';
 import type { ChatMessage } from './lvlm.ts';
 
 /** Caps on user-supplied text before it goes into a prompt. */
@@ -14,6 +15,8 @@ export const PROMPT_LIMITS = {
   /** One liked / disliked attribute, and how many of each per person. */
   preference: 80,
   preferencesPerList: 8,
+  /** One earlier answer of the conversation. */
+  historyAnswer: 1500,
 } as const;
 
 /**
@@ -76,6 +79,14 @@ export interface PromptInput {
   caption?: string | undefined;
   /** What the asker likes and dislikes, when the asker is an enrolled person. */
   askerPreferences?: PromptPreferences | undefined;
+  /** Earlier turns of this conversation, oldest first (already bounded by the conversation store). */
+  history?: readonly PromptTurn[] | undefined;
+}
+
+/** An earlier question and Familiar's answer to it. */
+export interface PromptTurn {
+  question: string;
+  answer: string;
 }
 
 const SYSTEM_PROMPT = [
@@ -144,10 +155,12 @@ export function buildAnswerMessages(input: PromptInput): ChatMessage[] {
   if (input.caption) parts.push(`<caption>${quote(input.caption, PROMPT_LIMITS.caption)}</caption>`);
   parts.push(`<question>${quote(input.question, PROMPT_LIMITS.question)}</question>`);
   parts.push('Answer the question about the image. Never mention the boxes or their colours.');
-  return [
-    { role: 'system', content: SYSTEM_PROMPT },
-    userMessage(parts.join('\n'), input.imageUrl),
-  ];
+  // Earlier turns as plain text before the current one, so a follow-up ("and before that?") has its context.
+  const history: ChatMessage[] = (input.history ?? []).flatMap((t) => [
+    { role: 'user' as const, content: `<question>${quote(t.question, PROMPT_LIMITS.question)}</question>` },
+    { role: 'assistant' as const, content: sanitiseText(t.answer, PROMPT_LIMITS.historyAnswer) },
+  ]);
+  return [{ role: 'system', content: SYSTEM_PROMPT }, ...history, userMessage(parts.join('\n'), input.imageUrl)];
 }
 
 /** CoViP's first step: a caption that already uses the household's names, to condition the answer on. */
@@ -162,29 +175,11 @@ export function buildCaptionMessages(input: Omit<PromptInput, 'question' | 'capt
   ];
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /**
- * Enrolled concepts the question names (case-insensitive, whole words, so "Ann" does not match "Anna";
- * a possessive "Billy's" does match). When one name contains another ("Anna" / "Anna Maria"), only the
- * longer is kept for the overlapping text.
+ * Enrolled concepts the question names, in text order (the language package's matching: whole words, case-
+ * and diacritic-insensitive, possessives included, the longer of overlapping names winning).
  */
 export function findMentions(question: string, concepts: readonly ConceptSummary[]): ConceptSummary[] {
-  const text = question.normalize('NFC');
-  const byLength = [...concepts].filter((c) => c.name.trim().length > 0).sort((a, b) => b.name.length - a.name.length);
-  const taken: { start: number; end: number }[] = [];
-  const found: ConceptSummary[] = [];
-  for (const c of byLength) {
-    const re = new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(c.name.normalize('NFC').trim())}(?![\\p{L}\\p{N}_])`, 'giu');
-    for (const m of text.matchAll(re)) {
-      const start = m.index;
-      const end = start + m[0].length;
-      if (taken.some((t) => start < t.end && end > t.start)) continue;
-      taken.push({ start, end });
-      if (!found.includes(c)) found.push(c);
-    }
-  }
-  return found;
+  const byId = new Map(concepts.map((c) => [c.id, c]));
+  return mentionedIds(question, concepts).map((id) => byId.get(id)!);
 }

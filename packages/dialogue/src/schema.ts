@@ -7,6 +7,8 @@ import {
   ERROR_CODES,
   PROTOCOL_VERSION,
   type AskCancelResult,
+  ASK_INTENTS,
+  type AskIntent,
   type AskAnswerEvent,
   type AskErrorEvent,
   type AskResult,
@@ -132,6 +134,11 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
       image: Base64(limits.maxImageBase64Chars).optional().describe('An image (base64) to ask about instead of a camera view.'),
       asker: Name.optional().describe('Household member asking; defaults to the member bound to the token.'),
       mode: z.enum(['direct', 'caption_first']).optional().describe('caption_first: caption the image with the names first, then answer (CoViP).'),
+      conversation_id: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/)
+        .optional()
+        .describe('Continue this conversation (an id a previous ask returned); an unknown or expired id starts a new one.'),
   };
   const oneView = { message: 'give camera_id or image, not both', path: ['image'] };
   const Ask = cmd('ask', askShape, 'Ask about a view. The answer streams as events {kind:"delta", text}; the result is the whole answer.').refine(
@@ -436,6 +443,8 @@ const Extracted = z.object({ likes: z.array(z.string()), dislikes: z.array(z.str
 const AskResultSchema = z
   .object({
     answer: z.string(),
+    intent: z.enum(ASK_INTENTS as [AskIntent, ...AskIntent[]]).describe('What the built-in grammar understood the question as.'),
+    conversation_id: z.string().describe('The conversation this turn belongs to; send it with the next ask to follow up.'),
     source: z.enum(['lvlm', 'grounded']).describe('lvlm: the vision-language model answered; grounded: the built-in responder (recognition + memory).'),
     camera_id: z.string().nullable(),
     room: z.string().nullable(),

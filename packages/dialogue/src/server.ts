@@ -18,7 +18,9 @@ import {
 } from '@familiar/contracts';
 import { LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
 import { DEFAULT_IMAGE_LIMITS, assertLabelFont, type ImageLimits } from '@familiar/image';
+import { loadMessages } from '@familiar/language';
 import { Asker } from './ask.ts';
+import { ConversationStore } from './conversations.ts';
 import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
 import type { DialogueBackend } from './backend.ts';
 import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
@@ -147,6 +149,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     captionFirst: lvlmCfg.captionFirst,
     reminders,
     log,
+    messages: loadMessages(cfg.language),
+    conversations: new ConversationStore({ maxTurns: cfg.conversationMaxTurns, maxBytes: cfg.conversationMaxBytes, idleMs: cfg.conversationIdleMs, maxConversations: cfg.maxConversations }),
   });
   const table = commandTable({
     maxQuestionChars: cfg.maxQuestionChars,

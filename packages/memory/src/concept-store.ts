@@ -183,6 +183,11 @@ export class ConceptStore {
     return [...this.#concepts.values()].map(summarise);
   }
 
+  /** The concept with its views, or undefined. */
+  concept(id: string): Concept | undefined {
+    return this.has(id) ? this.get(id) : undefined;
+  }
+
   has(id: string): boolean {
     return this.#concepts.has(id);
   }

@@ -2,7 +2,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeEnvelope, float32ToBase64 } from './atomic.ts';
-import { extractPreferences } from './preference-extract.ts';
+import { extractPreferences } from '@familiar/language';
 import { Memory, MEMORY_FILES, type MemoryOptions } from './memory.ts';
 import { caught, errorCode, makeTempDir, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
 

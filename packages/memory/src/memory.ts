@@ -6,7 +6,7 @@ import { fsyncDir, readVerified, removeFileDurable, storeIoError, writeVerified,
 import type { ConceptCheck } from './checks.ts';
 import { ConceptStore, notFound, type ConceptStoreOptions } from './concept-store.ts';
 import { LOCK_FILE_NAME, StoreLock } from './lock.ts';
-import { foldText } from './mentions.ts';
+import { foldText } from '@familiar/language';
 import { NotesLog, type NoteRemoval } from './notes.ts';
 import { PreferenceStore } from './preferences.ts';
 import { SightingsLog } from './sightings.ts';

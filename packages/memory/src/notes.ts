@@ -4,7 +4,7 @@ import { FamiliarError, silentLogger, type Logger, type Note, type Sighting } fr
 import { MemoryConfig } from '@familiar/config';
 import { checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
-import { mentionsAny, redactNames } from './mentions.ts';
+import { mentionsAny, redactNames } from '@familiar/language';
 import type { SightingsLog } from './sightings.ts';
 
 /** A note to record: id is assigned; `at` defaults to now. */

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FamiliarError } from '@familiar/contracts';
-import { extractPreferences } from './preference-extract.ts';
+import { extractPreferences } from '@familiar/language';
 import { PreferenceStore, type PreferenceOptions } from './preferences.ts';
 import { errorCode, makeTempDir, removeDir } from './test-helpers.ts';
 

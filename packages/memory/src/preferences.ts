@@ -2,7 +2,7 @@ import path from 'node:path';
 import { FamiliarError, silentLogger, type Logger, type PreferenceAttribute, type Preferences } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
-import { foldText, mentionsAny, redactNames } from './mentions.ts';
+import { foldText, mentionsAny, redactNames } from '@familiar/language';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
 
 /** Attribute texts to merge or set. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
-import { foldText, mentionsAny, redactNames } from './mentions.ts';
+import { foldText, mentionsAny, redactNames } from '@familiar/language';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
 
 /** An instruction to say something when a concept appears (CoViP: "if Grandma shows up, remind me to call the doctor"). */
@@ -156,6 +156,20 @@ export class TriggerStore {
       throw err;
     }
     return { ...trigger };
+  }
+
+  /**
+   * The active trigger a new one would repeat: same concept, room, once/every and creator, and the same message
+   * up to case, accents and spacing. Callers return it instead of adding a second that would fire alongside.
+   */
+  duplicateOf(input: Pick<NewTrigger, 'conceptId' | 'message' | 'createdBy' | 'room' | 'once'>): Trigger | undefined {
+    const fold = (s: string | undefined) => (s === undefined ? '' : foldText(s).replace(/[\s.!]+/g, ' ').trim());
+    const once = input.once ?? true;
+    for (const t of this.#triggers.values()) {
+      if (t.conceptId !== input.conceptId || t.once !== once || fold(t.room) !== fold(input.room)) continue;
+      if (fold(t.createdBy) === fold(input.createdBy) && fold(t.message) === fold(input.message)) return { ...t };
+    }
+    return undefined;
   }
 
   get(id: string): Trigger | undefined {

@@ -9,6 +9,7 @@ import {
   type ConceptView,
   type EmbeddingSpace,
   type Match,
+  type Point,
   type ProposalSource,
   type Recognition,
   type RgbImage,
@@ -17,9 +18,12 @@ import {
   type ViewHit,
 } from '@familiar/contracts';
 import type { RecognitionConfig } from '@familiar/config';
+import type { ImpostorScore } from './cohort.ts';
 import { cropRgb, resizeRgb } from '@familiar/image';
 import { alignFace, type DetectorProposal, type FaceDetection, type VisionModels } from '@familiar/vision';
-import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask, type EmbeddingReuse } from './regions.ts';
+import type { Cohort } from './cohort.ts';
+import { isHumanFace } from './face-gate.ts';
+import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask, type EmbeddingReuse, type LiveMask, type MaskUse } from './regions.ts';
 
 /** One embedded region of an image: where it is, what produced it, and its vector in one embedding space. */
 export interface Region {
@@ -31,6 +35,8 @@ export interface Region {
   score: number;
   /** COCO class id for detector regions, -1 otherwise. */
   classId: number;
+  /** Face regions found by the face detector: its five landmarks (image pixels), for the face-geometry gate. */
+  landmarks?: Point[];
 }
 
 /** A face no enrolled person matched: for tracking unknown visitors. */
@@ -38,11 +44,18 @@ export interface UnknownFace {
   box: Box;
   /** Face embedding (unit length). */
   vector: Float32Array;
+  /** The face lies on a body the detector calls a person: only such faces may become unknown visitors. */
+  onPerson: boolean;
 }
 
 export interface AnalyseOptions {
-  /** Cut objects out with the salient mask (default: when the model is loaded). Live frames skip it for speed. */
+  /** Cut objects out with the salient mask (default: when the model is loaded). */
   salient?: boolean;
+  /**
+   * Live frames of one camera: the salient mask is computed only when the scene changed (a proposal no recent mask
+   * covered) and reused otherwise, so new and moved things get the same analysis as a photo at a fraction of the cost.
+   */
+  liveMask?: LiveMask;
   /** Live frames of one camera: reuse the embeddings of regions that have not moved since a recent frame. */
   reuse?: EmbeddingReuse;
 }
@@ -61,6 +74,8 @@ export interface DetailedRecognition extends Recognition {
 export interface ConceptGallery {
   /** Names, kinds and thresholds of every concept (no views: matching reads this on every frame). */
   summaries(): readonly ConceptSummary[];
+  /** A concept with its views (for recalibration with a held-out cohort group; optional). */
+  concept?(id: string): Concept | undefined;
   search(space: EmbeddingSpace, queries: Float32Array[], k: number): ViewHit[][] | Promise<ViewHit[][]>;
 }
 
@@ -74,13 +89,24 @@ export interface DecisionRule {
   overlapIou: number;
   /** Search depth per region. */
   k: number;
+  /**
+   * With a cohort: a concept's threshold is at least its highest impostor score (the most similar unrelated thing in
+   * the cohort) plus this. Chosen by leave-one-group-out evaluation on the development distractors (README).
+   */
+  cohortMargin: number;
+  /** With a cohort: a region is named only if it is this much closer to the concept than to anything in the cohort. */
+  worldMargin: number;
 }
 
-const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64 };
+const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64, cohortMargin: 0, worldMargin: 0.03 };
 
 /** Order in which spaces win a concept's single box: a face is the surest evidence, body appearance the weakest. */
 const SPACE_PRIORITY: Record<EmbeddingSpace, number> = { face: 0, object: 1, body: 2 };
 const PERSON_CLASS = 0;
+/** COCO classes that are not people but on which YuNet finds "faces": birds to giraffes, and teddy bears. */
+const NOT_A_PERSON = new Set([14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 77]);
+/** A face counts as on a box when at least this share of it lies inside. */
+const FACE_IN_BOX = 0.8;
 const NEUTRAL_GREY = 128;
 
 interface Candidate {
@@ -101,12 +127,30 @@ export class Recognizer {
   readonly #gallery: ConceptGallery;
   readonly #cfg: RecognitionConfig;
   readonly #rule: DecisionRule;
+  readonly #cohort: Cohort | null;
+  /** Evaluation only: the cohort group a query came from, left out of every cohort score (-1: none). */
+  #heldOut = -1;
+  /** Per concept and space, the household part of its threshold and its impostor scores (for leave-group-out). */
+  readonly #calibration = new Map<string, { views: string; bySpace: Map<EmbeddingSpace, { household: number; impostors: ImpostorScore[] }> }>();
 
-  constructor(models: VisionModels, gallery: ConceptGallery, cfg: RecognitionConfig, rule: DecisionRule = DEFAULT_DECISION_RULE) {
+  constructor(models: VisionModels, gallery: ConceptGallery, cfg: RecognitionConfig, options: { rule?: DecisionRule; cohort?: Cohort | null } = {}) {
     this.#models = models;
     this.#gallery = gallery;
     this.#cfg = cfg;
-    this.#rule = rule;
+    this.#rule = options.rule ?? DEFAULT_DECISION_RULE;
+    this.#cohort = options.cohort ?? null;
+  }
+
+  get cohort(): Cohort | null {
+    return this.#cohort;
+  }
+
+  /**
+   * Evaluation only: leaves the cohort entries of one source group (see `sourceGroup`) out of every score until
+   * called again (null: none), so a query image is never judged against its own or its series' embeddings.
+   */
+  holdOut(group: string | null): void {
+    this.#heldOut = group === null || !this.#cohort ? -1 : this.#cohort.groupId(group);
   }
 
   get floors(): Record<EmbeddingSpace, number> {
@@ -128,11 +172,17 @@ export class Recognizer {
    * 112×112 convention) and embedded as it is: re-detecting and re-aligning it measurably loses identity.
    */
   async #faceRegionsOf(img: RgbImage, reuse?: EmbeddingReuse): Promise<{ regions: Region[]; faces: FaceDetection[] }> {
-    if (isAlignedCrop(img)) return { regions: [await this.#alignedCropRegion(img)], faces: [] };
-    const faces = await this.#faces(img);
-    const regions = await this.#faceRegions(img, faces, reuse);
-    if (regions.length === 0 && isSmallSquare(img)) regions.push(await this.#alignedCropRegion(img));
-    return { regions, faces };
+    const found = (await this.#faces(img)).filter((f) => isHumanFace(f));
+    // An aligned crop is embedded as it is — but only once the face detector agrees it shows a human face (a small
+    // square photo of a clock or a toy is not a face).
+    if (isAlignedCrop(img)) return { regions: found.length > 0 ? [await this.#alignedCropRegion(img)] : [], faces: [] };
+    return { regions: await this.#faceRegions(img, found, reuse), faces: found };
+  }
+
+  /** Faces on an animal or a teddy bear (and on no person) are not people's faces: YuNet fires on dogs and toys. */
+  #onPeople(regions: Region[], faces: FaceDetection[], dets: readonly DetectorProposal[]): { regions: Region[]; faces: FaceDetection[] } {
+    const keep = faces.map((f) => !dets.some((d) => NOT_A_PERSON.has(d.classId) && containment(f.box, d.box) >= FACE_IN_BOX) || dets.some((d) => d.classId === PERSON_CLASS && containment(f.box, d.box) >= FACE_IN_BOX));
+    return { regions: regions.filter((r) => r.source !== 'face' || keep[faces.findIndex((f) => f.box === r.box)] !== false), faces: faces.filter((_, i) => keep[i]) };
   }
 
   async #facesInPaddedCrop(img: RgbImage, opts: { longSide: number; scoreThreshold: number; minSize: number }): Promise<FaceDetection[]> {
@@ -162,7 +212,7 @@ export class Recognizer {
         vector = await this.#models.faceEmbedder.embed(alignFace(img, f.landmarks));
         reuse?.put('face', f.box, vector);
       }
-      regions.push({ box: f.box, source: 'face', space: 'face', vector, score: f.score, classId: -1 });
+      regions.push({ box: f.box, source: 'face', space: 'face', vector, score: f.score, classId: -1, landmarks: f.landmarks });
     }
     return regions;
   }
@@ -192,13 +242,19 @@ export class Recognizer {
         return value;
       });
     };
-    const maskP = options.salient === false ? Promise.resolve(null) : timed('salient', () => this.#mask(img));
     const detP = timed('detector', () =>
       this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: true, limit: this.#cfg.maxProposals }),
     );
+    const live = options.liveMask;
+    const maskP: Promise<MaskUse | null> = live
+      ? detP.then((dets) => live.use(img.width, img.height, dets, () => timed('salient', () => this.#mask(img))))
+      : options.salient === false
+        ? Promise.resolve(null)
+        : timed('salient', () => this.#mask(img)).then((mask) => mask && { mask, covers: () => true });
     const facesP = timed('faces', () => this.#faceRegionsOf(img, reuse));
     const objectsP = Promise.all([detP, maskP]).then(([dets, mask]) => timed('objects', () => this.#objectRegions(img, dets, mask, reuse)));
-    const [dets, { regions: faceRegions, faces }, objectRegions] = await Promise.all([detP, facesP, objectsP]);
+    const [dets, found, objectRegions] = await Promise.all([detP, facesP, objectsP]);
+    const { regions: faceRegions, faces } = this.#onPeople(found.regions, found.faces, dets);
     const regions = [...faceRegions, ...objectRegions];
 
     if (this.#models.bodyEmbedder) {
@@ -215,13 +271,15 @@ export class Recognizer {
   }
 
   /** Object regions: the salient object and every detector proposal (cut out with the mask where it covers them). */
-  async #objectRegions(img: RgbImage, dets: readonly DetectorProposal[], mask: BinaryMask | null, reuse: EmbeddingReuse | undefined): Promise<Region[]> {
+  async #objectRegions(img: RgbImage, dets: readonly DetectorProposal[], maskUse: MaskUse | null, reuse: EmbeddingReuse | undefined): Promise<Region[]> {
     const objects: { box: Box; kind: string; crop: () => RgbImage; source: ProposalSource; score: number; classId: number }[] = [];
+    const mask = maskUse?.mask ?? null;
     const minMaskPixels = img.width * img.height * 0.01;
     const salientBox = mask ? maskBox(mask, undefined, minMaskPixels) : null;
     if (mask && salientBox) objects.push({ box: salientBox, kind: 'object:salient', crop: () => maskedCrop(img, mask, salientBox), source: 'salient', score: 1, classId: -1 });
     for (const d of dets) {
-      const inner = mask && maskCoverage(mask, d.box) >= 0.05 ? maskBox(mask, d.box, 50) : null;
+      // A reused live mask only cuts out what it was computed for; anything new is embedded with its context.
+      const inner = mask && maskUse!.covers(d.box) && maskCoverage(mask, d.box) >= 0.05 ? maskBox(mask, d.box, 50) : null;
       if (mask && inner) objects.push({ box: inner, kind: 'object:masked', crop: () => maskedCrop(img, mask, inner), source: 'detector', score: d.score, classId: d.classId });
       else objects.push({ box: d.box, kind: 'object:context', crop: () => cropWithContext(img, d.box, 0.05), source: 'detector', score: d.score, classId: d.classId });
     }
@@ -273,15 +331,17 @@ export class Recognizer {
       addedAt: now,
     });
     if (kind === 'person') {
-      const { regions, faces } = await this.#faceRegionsOf(img);
+      // A person is enrolled by a real human face: the same gates as live frames (face geometry, not on an animal).
+      const dets = await this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: false, limit: 20 });
+      const found = await this.#faceRegionsOf(img);
+      const { regions, faces } = this.#onPeople(found.regions, found.faces, dets);
       const views: ConceptView[] = [];
       const largest = [...faces].sort((a, b) => boxArea(b.box) - boxArea(a.box))[0];
       if (largest) {
-        const region = regions[faces.indexOf(largest)]!;
+        const region = regions.find((r) => r.box === largest.box)!;
         views.push(view('face', region.vector, 'face'));
         if (this.#models.bodyEmbedder) {
-          const persons = await this.#models.detector.detect(img, { scoreThreshold: this.#cfg.detectorScore, nmsIou: this.#cfg.nmsIou, classAgnostic: false, limit: 20 });
-          const body = persons.find((p) => p.classId === PERSON_CLASS && containsCentre(p.box, largest.box) && boxArea(p.box) > 4 * boxArea(largest.box));
+          const body = dets.find((p) => p.classId === PERSON_CLASS && containsCentre(p.box, largest.box) && boxArea(p.box) > 4 * boxArea(largest.box));
           if (body) {
             const [vec] = await this.#models.bodyEmbedder.embed([cropRgb(img, body.box)]);
             views.push(view('body', vec!, 'body'));
@@ -357,16 +417,47 @@ export class Recognizer {
    */
   async calibrate(concept: Concept): Promise<Thresholds> {
     const out: Thresholds = {};
+    const parts = await this.#calibrationOf(concept);
+    for (const [space, { household, impostors }] of parts) out[space] = round4(Math.min(0.95, Math.max(household, (impostors[0]?.similarity ?? -1) + this.#rule.cohortMargin)));
+    return out;
+  }
+
+  /**
+   * The two parts of a concept's threshold per space: the household part (the model's floor raised half-way towards
+   * the nearest other enrolled concept) and the world part (the concept's impostor scores against the cohort, whose
+   * highest plus `cohortMargin` the threshold must clear).
+   */
+  async #calibrationOf(concept: Concept): Promise<Map<EmbeddingSpace, { household: number; impostors: ImpostorScore[] }>> {
+    const out = new Map<EmbeddingSpace, { household: number; impostors: ImpostorScore[] }>();
     const spaces = new Set(concept.views.filter((v) => !v.negative).map((v) => v.space));
+    // Impostor scores depend only on the views (the cohort is fixed): recalibrating after a neighbour changed reuses them.
+    const signature = viewSignature(concept);
+    const previous = this.#calibration.get(concept.id);
+    const known = previous?.views === signature ? previous.bySpace : null;
     for (const space of spaces) {
       const floor = this.#models.floors[space];
-      const own = concept.views.filter((v) => v.space === space && !v.negative);
-      const hits = await this.#gallery.search(space, own.map((v) => v.vector), this.#rule.k);
+      const own = concept.views.filter((v) => v.space === space && !v.negative).map((v) => v.vector);
+      const hits = await this.#gallery.search(space, own, this.#rule.k);
       let nearest = -1;
       for (const list of hits) for (const h of list) if (h.conceptId !== concept.id && !h.negative) nearest = Math.max(nearest, h.similarity);
-      out[space] = round4(Math.min(0.95, Math.max(floor, floor + this.#rule.neighbourShare * (nearest - floor))));
+      const household = Math.max(floor, floor + this.#rule.neighbourShare * (nearest - floor));
+      out.set(space, { household, impostors: known?.get(space)?.impostors ?? this.#cohort?.impostors(space, own) ?? [] });
     }
+    this.#calibration.set(concept.id, { views: signature, bySpace: out });
     return out;
+  }
+
+  /** A concept's threshold in a space with the held-out group's impostor scores left out (evaluation only). */
+  async #heldOutThreshold(conceptId: string, space: EmbeddingSpace): Promise<number | null> {
+    const concept = this.#gallery.concept?.(conceptId);
+    if (!concept) return null;
+    let cal = this.#calibration.get(conceptId);
+    if (!cal || cal.views !== viewSignature(concept)) await this.#calibrationOf(concept);
+    cal = this.#calibration.get(conceptId)!;
+    const part = cal.bySpace.get(space);
+    if (!part) return null;
+    const impostor = part.impostors.find((i) => i.group !== this.#heldOut)?.similarity ?? -1;
+    return Math.min(0.95, Math.max(part.household, impostor + this.#rule.cohortMargin));
   }
 
   // ---------------------------------------------------------------- recognition
@@ -380,6 +471,10 @@ export class Recognizer {
       const inSpace = regions.filter((r) => r.space === space);
       if (inSpace.length === 0) continue;
       const hits = await this.#gallery.search(space, inSpace.map((r) => r.vector), this.#rule.k);
+      const heldOut = this.#heldOut >= 0 ? new Map<string, number | null>() : null;
+      if (heldOut) {
+        for (const list of hits) for (const h of list) if (!h.negative && !heldOut.has(h.conceptId)) heldOut.set(h.conceptId, await this.#heldOutThreshold(h.conceptId, space));
+      }
       inSpace.forEach((region, i) => {
         const pos = new Map<string, number>();
         const neg = new Map<string, number>();
@@ -393,12 +488,14 @@ export class Recognizer {
         const [conceptId, similarity] = best;
         const concept = concepts.get(conceptId);
         if (!concept) return;
-        const threshold = (concept.thresholds[space] ?? this.#models.floors[space]) + this.#cfg.margin;
+        const threshold = (heldOut?.get(conceptId) ?? concept.thresholds[space] ?? this.#models.floors[space]) + this.#cfg.margin;
         const runnerUp = ranked[1]?.[1] ?? -1;
         if (similarity < threshold) return;
         if (similarity - runnerUp < this.#rule.competitionMargin) return;
         // A correction said "this is not X": a region closer to that negative view than to X's own views is not X.
         if ((neg.get(conceptId) ?? -1) >= similarity) return;
+        // The world competes too: a region at least as close to something unrelated (another dog, a stranger) is not X.
+        if (this.#cohort && similarity < this.#cohort.nearest(space, region.vector, this.#heldOut) + this.#rule.worldMargin) return;
         candidates.push({ region, conceptId, similarity, threshold, runnerUp });
       });
     }
@@ -432,9 +529,10 @@ export class Recognizer {
     const matches = await this.match(regions);
     timings.matching = performance.now() - t;
     const matchedFaces = matches.filter((m) => m.space === 'face');
+    const persons = regions.filter((r) => r.source === 'detector' && r.classId === PERSON_CLASS);
     const unknownFaces = regions
       .filter((r) => r.space === 'face' && !matchedFaces.some((m) => iou(m.box, r.box) > 0.5))
-      .map((r) => ({ box: r.box, vector: r.vector }));
+      .map((r) => ({ box: r.box, vector: r.vector, onPerson: persons.some((p) => containment(r.box, p.box) >= FACE_IN_BOX) }));
     return { width: img.width, height: img.height, matches, proposals: regions.length, timings, unknownFaces };
   }
 }
@@ -458,6 +556,19 @@ function isAlignedCrop(img: RgbImage): boolean {
 function isSmallSquare(img: RgbImage): boolean {
   const aspect = img.width / img.height;
   return Math.max(img.width, img.height) <= 400 && aspect >= 0.8 && aspect <= 1.25;
+}
+
+/** Identifies a concept's set of views (views are only ever added or removed, each with a fresh id). */
+function viewSignature(c: Concept): string {
+  return `${c.views.length}:${c.views.map((v) => v.id).join(',')}`;
+}
+
+/** Share of `inner`'s area inside `outer`. */
+function containment(inner: Box, outer: Box): number {
+  const w = Math.max(0, Math.min(inner.xmax, outer.xmax) - Math.max(inner.xmin, outer.xmin));
+  const h = Math.max(0, Math.min(inner.ymax, outer.ymax) - Math.max(inner.ymin, outer.ymin));
+  const area = boxArea(inner);
+  return area > 0 ? (w * h) / area : 0;
 }
 
 function round4(x: number): number {

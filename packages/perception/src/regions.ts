@@ -82,6 +82,63 @@ export async function downscale(img: RgbImage, maxSide: number): Promise<RgbImag
   return resizeRgb(img, Math.max(1, Math.round(img.width * r)), Math.max(1, Math.round(img.height * r)));
 }
 
+/** A salient mask to cut objects out with, and which proposals it may cut (a reused mask only covers what it saw). */
+export interface MaskUse {
+  mask: BinaryMask;
+  covers(box: Box): boolean;
+}
+
+/** Options of {@link LiveMask}. */
+export interface LiveMaskOptions {
+  /** A proposal counts as already seen when it overlaps a proposal of the mask's frame at least this much (IoU). */
+  minIou: number;
+  /** The mask is recomputed at least this often, even in a still scene (frames). */
+  maxAgeFrames: number;
+}
+
+const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50 });
+
+/**
+ * The salient mask of one camera, computed when the scene changes and reused while it does not. The mask is the
+ * costliest model (~250 ms on a 2-core CPU) and the largest single gain in recognition, so a live frame gets it
+ * exactly when something new or moved is in view — the photo path's analysis for every new track — and a still
+ * scene pays for it once every `maxAgeFrames`. People's boxes do not count as change: they are named by face and
+ * body, and walking people would otherwise force a mask on every frame.
+ */
+export class LiveMask {
+  readonly options: Readonly<LiveMaskOptions>;
+  readonly stats = { computed: 0, reused: 0 };
+  #mask: BinaryMask | null = null;
+  #boxes: Box[] = [];
+  #age = 0;
+
+  constructor(options: Partial<LiveMaskOptions> = {}) {
+    this.options = { ...DEFAULT_LIVE_MASK, ...options };
+  }
+
+  async use(width: number, height: number, proposals: readonly { box: Box; classId: number }[], compute: () => Promise<BinaryMask | null>): Promise<MaskUse | null> {
+    this.#age++;
+    const seen = (box: Box) => this.#boxes.some((b) => iou(b, box) >= this.options.minIou);
+    const stale =
+      !this.#mask ||
+      this.#mask.width !== width ||
+      this.#mask.height !== height ||
+      this.#age > this.options.maxAgeFrames ||
+      proposals.some((p) => p.classId !== PERSON_CLASS && !seen(p.box));
+    if (stale) {
+      this.#mask = await compute();
+      this.#boxes = proposals.map((p) => p.box);
+      this.#age = 0;
+      this.stats.computed++;
+      return this.#mask && { mask: this.#mask, covers: () => true };
+    }
+    this.stats.reused++;
+    return { mask: this.#mask!, covers: seen };
+  }
+}
+
+const PERSON_CLASS = 0;
+
 /** Options of {@link EmbeddingReuse}. */
 export interface EmbeddingReuseOptions {
   /** A new region reuses a remembered embedding of the same kind when their boxes overlap at least this much (IoU). */

@@ -8,6 +8,7 @@ import { renderOverlay } from '@familiar/image';
 import { fetchModels, openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
+import { buildCohort } from './cohort-build.ts';
 import { Runtime } from './live/runtime.ts';
 import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
@@ -30,7 +31,13 @@ Usage:
   familiar triggers [cancel ID] [--json]
   familiar preferences NAME|ID [--json]
   familiar unknowns [name ID --name NAME [--context TEXT] | dismiss ID] [--json]
-  familiar eval --dataset DIR [--json] [--corrections]
+  familiar eval --dataset DIR [--dataset DIR…] [--live] [--json] [--corrections]
+                   several --dataset: every concept enrolled into one store (a household), ids
+                   prefixed with the folder name; rows with an empty concepts_present are negative
+                   images. --live: each query played as a 2 s still sequence through the live engine
+  familiar cohort build --dataset DIR [--dataset DIR…] [--out FILE]
+                   embeddings of the negative images (empty concepts_present) of the datasets,
+                   written to the models manifest's cohort file (or FILE); never pixels
   familiar models verify
   familiar models fetch [BASE_URL]
   familiar start [--profile NAME] [--port N]
@@ -57,7 +64,8 @@ const OPTIONS = {
   context: { type: 'string' },
   json: { type: 'boolean', default: false },
   overlay: { type: 'string' },
-  dataset: { type: 'string' },
+  dataset: { type: 'string', multiple: true },
+  live: { type: 'boolean', default: false },
   quick: { type: 'boolean', default: false },
   corrections: { type: 'boolean', default: false },
   port: { type: 'string' },
@@ -66,7 +74,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
-type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+type Values = {
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+};
 
 function usageError(message: string): FamiliarError {
   return new FamiliarError('INPUT_INVALID', `${message}\n\n${USAGE}`);
@@ -194,23 +204,49 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'eval': {
-      if (!values.dataset) throw usageError('eval needs --dataset DIR');
-      const report = await evaluateDataset(configFrom(values), values.dataset, { progress: progressBar(), corrections: values.corrections ?? false });
+      if (!values.dataset?.length) throw usageError('eval needs --dataset DIR');
+      const report = await evaluateDataset(configFrom(values), values.dataset, {
+        progress: progressBar(),
+        corrections: values.corrections ?? false,
+        live: values.live ?? false,
+      });
       if (!values.json) {
         const f = (x: number | null) => (x === null ? '   –' : x.toFixed(1).padStart(5));
-        print(`${report.dataset}: ${report.concepts} concepts, ${report.queries} queries, ${report.seconds} s`);
+        print(`${report.dataset}: ${report.concepts} concepts, ${report.queries} queries (${report.mode}), ${report.seconds} s`);
         print(`concept                 precision positive negative`);
         for (const c of report.perConcept) print(`${c.concept.padEnd(24)}${f(c.precision)}    ${f(c.positive)}    ${f(c.negative)}`);
         print(`${'mean'.padEnd(24)}${f(report.metrics.precision)}    ${f(report.metrics.positive)}    ${f(report.metrics.negative)}   weighted ${f(report.metrics.weighted)}`);
+        const n = report.negatives;
+        if (n) {
+          const cats = Object.entries(n.byCategory).map(([c, v]) => `${c} ${v.falseAcceptImages}/${v.images}`).join(', ');
+          print(`negative images with a false name: ${n.falseAcceptImages} of ${n.images} (${n.rate.toFixed(1)} %) — ${cats}`);
+        }
+        if (report.live) {
+          const l = report.live;
+          print(`live: ${l.framesPerQuery} frames per query at ${l.fps} fps; first name after ${l.framesToFirstName.median ?? '–'} frames / ${l.msToFirstName.median ?? '–'} ms (median), ${l.framesToFirstName.max ?? '–'} / ${l.msToFirstName.max ?? '–'} ms (worst)`);
+        }
         for (const r of report.rejected) process.stderr.write(`rejected ${r.origin}: ${r.code}: ${r.message}\n`);
         const k = report.corrections;
         if (k) {
-          print(`corrections: ${k.applied} false positive(s) answered "that's not X"; ${k.fixed} fixed, ${k.lostTruePositives} true positive(s) lost, ${k.newFalsePositives} new false positive(s)`);
+          print(`corrections: ${k.applied} false positive(s) of half the queries answered "that's not X"; ${k.fixed} fixed there, ${k.lostTruePositives} true positive(s) lost, ${k.newFalsePositives} new false positive(s)`);
+          print(`held-out half (${k.heldOut.queries} queries, never corrected): false positives ${k.heldOut.falsePositivesBefore} → ${k.heldOut.falsePositivesAfter}, precision ${f(k.heldOut.metricsBefore.precision)} → ${f(k.heldOut.metricsAfter.precision)}, weighted ${f(k.heldOut.metricsBefore.weighted)} → ${f(k.heldOut.metricsAfter.weighted)}`);
           print(`${'after corrections'.padEnd(24)}${f(k.metrics.precision)}    ${f(k.metrics.positive)}    ${f(k.metrics.negative)}   weighted ${f(k.metrics.weighted)}`);
         }
       }
       // The machine-readable result is always the last line of stdout with --json.
       if (values.json) print(JSON.stringify(report));
+      return 0;
+    }
+    case 'cohort': {
+      if (args[0] !== 'build') throw usageError('cohort needs a subcommand: build');
+      if (!values.dataset?.length) throw usageError('cohort build needs --dataset DIR');
+      const config = configFrom(values);
+      const manifest = loadModelsManifest(config.paths.modelsManifest);
+      const out = values.out ?? (manifest.cohort ? path.resolve(path.dirname(config.paths.modelsManifest), manifest.cohort) : undefined);
+      if (!out) throw usageError('cohort build needs --out FILE (the models manifest names no cohort file)');
+      const report = await buildCohort(config, values.dataset, out, progressBar());
+      for (const r of report.rejected) process.stderr.write(`rejected ${r.file}: ${r.code}\n`);
+      print(values.json ? JSON.stringify(report) : `cohort of ${report.images} images written to ${report.file}: ${Object.entries(report.entries).map(([s, n]) => `${n} ${s}`).join(', ')} embeddings`);
       return 0;
     }
     case 'models': {

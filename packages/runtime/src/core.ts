@@ -17,10 +17,11 @@ import {
   type Logger,
   type RgbImage,
 } from '@familiar/contracts';
-import type { ResolvedConfig } from '@familiar/config';
+import path from 'node:path';
+import { loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { decodeImage, encodeJpeg, readImageFile, type DecodedImage } from '@familiar/image';
 import { Memory, type ConceptStore, type NewConceptView } from '@familiar/memory';
-import { assertViews, contextCrop, downscale, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
+import { assertViews, Cohort, contextCrop, downscale, Recognizer, type AnalyseOptions, type DetailedRecognition } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
 
 /** One enrolment photo: encoded bytes or a file path, with a label for messages. */
@@ -78,11 +79,11 @@ export class FamiliarCore {
   readonly memory: Memory;
   readonly recognizer: Recognizer;
 
-  private constructor(config: ResolvedConfig, models: VisionModels, memory: Memory) {
+  private constructor(config: ResolvedConfig, models: VisionModels, memory: Memory, cohort: Cohort | null) {
     this.config = config;
     this.models = models;
     this.memory = memory;
-    this.recognizer = new Recognizer(models, memory.concepts, config.recognition);
+    this.recognizer = new Recognizer(models, memory.concepts, config.recognition, { cohort });
   }
 
   get store(): ConceptStore {
@@ -93,7 +94,8 @@ export class FamiliarCore {
    * Loads the models and opens the store (taking its lock, unless `readOnly`: a read-only core can list and
    * recognise beside a running runtime but changes nothing).
    */
-  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean; log?: Logger } = {}): Promise<FamiliarCore> {
+  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean; cohort?: boolean; log?: Logger } = {}): Promise<FamiliarCore> {
+    const cohort = options.cohort === false ? null : loadCohort(config);
     const models = await loadVisionModels(config);
     try {
       const { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch } = config.store;
@@ -104,7 +106,11 @@ export class FamiliarCore {
         keepThumbnails: !config.store.embeddingsOnly,
         ...(options.log && { log: options.log }),
       });
-      return new FamiliarCore(config, models, memory);
+      const core = new FamiliarCore(config, models, memory, cohort);
+      // Thresholds depend on the cohort too: a rebuilt or newly shipped cohort moves them, so every concept is
+      // recalibrated at start (one index search per view; stores only what changed).
+      if (!options.readOnly && cohort) await core.recalibrate(new Set(['face', 'object', 'body']));
+      return core;
     } catch (err) {
       await models.release();
       throw err;
@@ -273,6 +279,25 @@ export class FamiliarCore {
       scale: s,
     };
   }
+}
+
+/**
+ * The cohort named by the models manifest, checked against the embedders it was built with (a cohort computed with
+ * another model would calibrate nonsense); null when the manifest names none.
+ */
+function loadCohort(config: ResolvedConfig): Cohort | null {
+  const manifest = loadModelsManifest(config.paths.modelsManifest);
+  if (!manifest.cohort) return null;
+  const file = path.resolve(path.dirname(config.paths.modelsManifest), manifest.cohort);
+  const cohort = Cohort.load(file);
+  const embedders = { face: manifest.models.faceEmbedder, object: manifest.models.objectEmbedder, body: manifest.models.bodyEmbedder };
+  for (const s of cohort.spaces) {
+    const entry = embedders[s.space];
+    if (entry && entry.sha256 !== s.model) {
+      throw new FamiliarError('CONFIG_INVALID', `the cohort ${manifest.cohort} was built with another ${s.space} embedder than ${entry.file}: rebuild it with \`familiar cohort build\` or remove the manifest's cohort entry`);
+    }
+  }
+  return cohort;
 }
 
 function summarise(c: Concept): ConceptSummary {

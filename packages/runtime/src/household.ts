@@ -1,5 +1,6 @@
 import { FamiliarError, type Box, type ConceptSummary, type MentionRecallInfo, type Note, type Preferences, type Sighting, type SightingInfo, type TriggerInfo, type TriggerRequest, type UnknownSummary } from '@familiar/contracts';
-import { mentionedIds, parseTriggerRequest, type Memory, type Trigger } from '@familiar/memory';
+import { mentionedIds, parseTriggerRequest } from '@familiar/language';
+import type { Memory, Trigger } from '@familiar/memory';
 import type { FamiliarCore } from './core.ts';
 
 /**
@@ -69,9 +70,13 @@ export class Household {
   }
 
   async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<Note> {
-    const conceptIds = note.conceptIds ?? mentionedIds(note.text, this.core.store.list());
+    const concepts = this.core.store.list();
+    const conceptIds = note.conceptIds ?? mentionedIds(note.text, concepts);
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
-    return this.memory.notes.add({ conceptIds, speaker: note.speaker, text: note.text, ...(note.cameraId && { cameraId: note.cameraId }) });
+    // Memory keys people by concept id (sightings find the speaker by it): a member's name becomes their person's id.
+    const key = note.speaker?.normalize('NFKC').trim().toLowerCase();
+    const speaker = concepts.find((c) => c.id === note.speaker) ?? concepts.find((c) => c.kind === 'person' && c.name.normalize('NFKC').trim().toLowerCase() === key);
+    return this.memory.notes.add({ conceptIds, speaker: speaker?.id ?? note.speaker, text: note.text, ...(note.cameraId && { cameraId: note.cameraId }) });
   }
 
   notes(conceptId: string, limit: number): Note[] {
@@ -86,6 +91,7 @@ export class Household {
       note: recall.note,
       speakerSeen: v ? { cameraId: v.cameraId, room: v.room, at: v.lastSeen } : null,
       inView: [...new Set(recall.inView.map((s) => this.#name(s.conceptId)).filter((n): n is string => n !== null))],
+      ...(recall.activity !== undefined && { activity: recall.activity }),
     };
   }
 
@@ -113,8 +119,11 @@ export class Household {
     } else {
       t = { ...req, conceptId: this.core.resolve(req.conceptId).id };
     }
-    const added = await this.memory.triggers.add({ conceptId: t.conceptId, message: t.message, once: t.once, createdBy: req.createdBy, ...(t.room !== undefined && { room: t.room }) });
-    return this.#triggerInfo(added);
+    const request = { conceptId: t.conceptId, message: t.message, once: t.once, createdBy: req.createdBy, ...(t.room !== undefined && { room: t.room }) };
+    // The same reminder asked for again is the one already set, not a second that would fire alongside it.
+    const existing = this.memory.triggers.duplicateOf(request);
+    if (existing) return { ...this.#triggerInfo(existing), merged: true };
+    return this.#triggerInfo(await this.memory.triggers.add(request));
   }
 
   triggers(): TriggerInfo[] {

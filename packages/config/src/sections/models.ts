@@ -50,6 +50,13 @@ export const ModelsManifest = z
         salient: ModelEntry.optional(),
       })
       .strict(),
+    cohort: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Cohort file (relative to this manifest's folder): embeddings of unrelated people, pets, objects and rooms computed with these embedders by `familiar cohort build`. Thresholds are calibrated against it and a region must be closer to a concept than to anything in it. Each of its spaces records the embedder's sha256; a swapped embedder needs a rebuilt cohort.",
+      ),
   })
   .strict();
 export type ModelsManifest = z.infer<typeof ModelsManifest>;

@@ -60,6 +60,15 @@ export const ServerConfig = z
       .default(4 * 1024 * 1024)
       .describe('Outgoing bytes a connection may have queued; a client that reads slower is dropped (CLIENT_TOO_SLOW) instead of buffering without bound.'),
     maxQuestionChars: z.number().int().min(16).max(10_000).default(1000).describe('Longest question accepted by ask.'),
+    conversationMaxTurns: z.number().int().min(0).max(100).default(8).describe('Earlier turns (question + answer) kept per conversation and sent to the LVLM with a follow-up; 0 = no history.'),
+    conversationMaxBytes: z.number().int().min(0).max(1_000_000).default(8_000).describe('Bytes of earlier turns kept per conversation (the oldest turns dropped first).'),
+    conversationIdleMs: z.number().int().min(1_000).max(7 * 86_400_000).default(30 * 60_000).describe('A conversation not continued for this long is forgotten; its id then starts a new one.'),
+    maxConversations: z.number().int().min(1).max(100_000).default(1_000).describe('Conversations kept at once (the one idle longest dropped first).'),
+    language: z
+      .string()
+      .regex(/^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$/)
+      .default('en')
+      .describe('Language of the built-in sentences: packages/language/messages/<language>.json (keys it lacks fall back to English).'),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;

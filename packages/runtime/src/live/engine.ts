@@ -1,6 +1,6 @@
 import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type FrameInput, type Logger, type Match, type Observation, type ReminderEvent, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
 import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '@familiar/config';
-import { EmbeddingReuse, SceneTracker, type TrackEvent } from '@familiar/perception';
+import { EmbeddingReuse, LiveMask, SceneTracker, type TrackEvent } from '@familiar/perception';
 import { encodeJpeg } from '@familiar/image';
 import { modelStats } from '@familiar/vision';
 import { FamiliarCore, type EnrolInput, type EnrolResult } from '../core.ts';
@@ -62,9 +62,10 @@ export function isEngineMethod(engine: Engine, name: unknown): name is keyof Eng
 export class Engine extends Household {
   readonly tracker: SceneTracker;
   readonly #stats: Omit<EngineStats, 'reuse'> = { frames: 0, memoryErrors: 0, lastMemoryError: null, models: {}, stages: {}, totalMs: 0 };
-  readonly #framesSeen = new Map<string, number>();
   /** Per camera: embeddings of regions that have not moved, reused instead of recomputed (most of a live frame). */
   readonly #reuse = new Map<string, EmbeddingReuse>();
+  /** Per camera: the salient mask, recomputed when the scene changes (new tracks get the photo path's analysis). */
+  readonly #masks = new Map<string, LiveMask>();
   /** trackId → open sighting (visit) id. */
   readonly #visits = new Map<string, string>();
 
@@ -77,6 +78,11 @@ export class Engine extends Household {
   static async open(options: LoadConfigOptions | ResolvedConfig, log?: Logger): Promise<Engine> {
     const config = 'paths' in options ? options : loadConfig(options);
     return new Engine(await FamiliarCore.open(config, config.paths.storeDir, log ? { log } : {}));
+  }
+
+  /** An engine over a core that is already open (the evaluation's temporary store); closing stays with the caller. */
+  static over(core: FamiliarCore): Engine {
+    return new Engine(core);
   }
 
   get config(): ResolvedConfig {
@@ -118,18 +124,19 @@ export class Engine extends Household {
   /** One live frame: decode, recognise, track. */
   async processFrame(frame: FrameInput): Promise<FrameResult> {
     const t0 = performance.now();
-    const n = (this.#framesSeen.get(frame.cameraId) ?? 0) + 1;
-    this.#framesSeen.set(frame.cameraId, n);
-    const every = this.config.pipeline.salientEveryFrames;
-    const salient = every > 0 && n % every === 1 % every;
     let reuse = this.#reuse.get(frame.cameraId);
     if (!reuse) this.#reuse.set(frame.cameraId, (reuse = new EmbeddingReuse()));
     reuse.nextFrame();
-    const rec = await this.core.recognise({ bytes: frame.jpeg, origin: `${frame.cameraId}#${frame.seq}` }, { salient, reuse });
+    const { liveMask: maskMode, liveMaskMaxAgeFrames } = this.config.pipeline;
+    let liveMask = maskMode === 'off' ? undefined : this.#masks.get(frame.cameraId);
+    if (maskMode !== 'off' && !liveMask) this.#masks.set(frame.cameraId, (liveMask = new LiveMask({ maxAgeFrames: liveMaskMaxAgeFrames })));
+    const rec = await this.core.recognise({ bytes: frame.jpeg, origin: `${frame.cameraId}#${frame.seq}` }, liveMask ? { liveMask, reuse } : { salient: false, reuse });
+    // Only faces on a person's body may become unknown visitors (YuNet also fires on dogs, toys and clock dials).
+    const unknownFaces = rec.unknownFaces.filter((f) => f.onPerson);
     const t1 = performance.now();
     const observations: Observation[] = [
       ...rec.matches.map((m) => ({ box: m.box, kind: m.kind, conceptId: m.conceptId, name: m.name, similarity: m.similarity, confidence: m.confidence })),
-      ...rec.unknownFaces.map((f) => ({ box: f.box, kind: 'person' as const, conceptId: null, name: null, similarity: 0, confidence: 0.5, embedding: f.vector })),
+      ...unknownFaces.map((f) => ({ box: f.box, kind: 'person' as const, conceptId: null, name: null, similarity: 0, confidence: 0.5, embedding: f.vector })),
     ];
     const update = this.tracker.update({
       cameraId: frame.cameraId,
@@ -144,7 +151,7 @@ export class Engine extends Household {
     const reminders = await this.#remember(update.events, update.tracks);
     // The grouping is decided synchronously inside observe(); its disk write is left to run beside the next frames,
     // where writes coalesce (awaiting it here cost a durable rewrite per unknown face per frame). Memory.close waits for it.
-    for (const f of rec.unknownFaces) void this.#safely(() => this.memory.unknowns.observe({ vector: f.vector, at: frame.capturedAt, cameraId: frame.cameraId }));
+    for (const f of unknownFaces) void this.#safely(() => this.memory.unknowns.observe({ vector: f.vector, at: frame.capturedAt, cameraId: frame.cameraId }));
     const timings: StageTimings = { ...rec.timings, tracking: t2 - t1, memory: performance.now() - t2 };
     const totalMs = performance.now() - t0;
     this.#stats.frames++;
@@ -160,7 +167,7 @@ export class Engine extends Household {
       matches: rec.matches,
       tracks: update.tracks,
       events: update.events,
-      unknownFaces: rec.unknownFaces.map((f, i) => ({ trackId: update.trackIds[offset + i] ?? null, box: f.box, vector: f.vector })),
+      unknownFaces: unknownFaces.map((f, i) => ({ trackId: update.trackIds[offset + i] ?? null, box: f.box, vector: f.vector })),
       timings,
       reminders,
       totalMs,
@@ -219,6 +226,7 @@ export class Engine extends Household {
   /** Ends every track of a camera that stopped (its `left` events), closing their visits. */
   async endCamera(cameraId: string, at: number): Promise<TrackEvent[]> {
     this.#reuse.delete(cameraId);
+    this.#masks.delete(cameraId);
     const events = this.tracker.end(cameraId, at);
     await this.#remember(events, []);
     return events;

@@ -7,7 +7,7 @@ import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConf
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
 import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type LocalSession, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
-import { extractPreferences } from '@familiar/memory';
+import { extractPreferences } from '@familiar/language';
 import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient, type RemoteEngine } from './engine-client.ts';
@@ -340,8 +340,18 @@ export class Runtime {
         const cam = this.#camera(cameraId);
         if (!cam.latest) return null;
         const { jpeg, result } = cam.latest;
-        return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities: result.tracks };
+        // Only boxes observed in this very frame: a track in a short dropout keeps an older frame's box.
+        const entities = result.tracks.filter((t) => t.lastSeenAt === result.capturedAt);
+        return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities };
       },
+      houseScene: () =>
+        [...this.#cameras.values()].map((cam) => ({
+          cameraId: cam.config.id,
+          room: cam.config.room,
+          capturedAt: cam.latest?.result.capturedAt ?? null,
+          // The tracker's voted identities, as scene events report them; a short dropout does not make anyone leave.
+          entities: (cam.latest?.result.tracks ?? []).filter((t) => t.conceptId !== null),
+        })),
       sightings: api.sightings,
       addNote: api.addNote,
       notes: api.notes,
@@ -382,7 +392,23 @@ export class Runtime {
 
   async #view(cam: Camera, jpeg: Uint8Array, result: FrameResult): Promise<View> {
     const { image, scale } = await decodeImage(jpeg, { limits: this.config.limits, maxSide: VIEW_MAX_SIDE });
-    const matches: Match[] = result.matches.map((m) => ({ ...m, box: scaleBox(m.box, 1 / scale) }));
+    // Who is in view is the tracker's voted identities (as in snapshots, scene events and houseScene), boxed where
+    // this frame saw them; the frame's own match supplies the similarity figures when it agrees.
+    const matches: Match[] = result.tracks
+      .filter((t) => t.conceptId !== null && t.lastSeenAt === result.capturedAt)
+      .map((t) => {
+        const same = result.matches.find((m) => m.conceptId === t.conceptId);
+        return {
+          conceptId: t.conceptId!,
+          name: t.name ?? same?.name ?? '',
+          kind: t.kind,
+          box: scaleBox(t.box, 1 / scale),
+          similarity: same?.similarity ?? 0,
+          threshold: same?.threshold ?? 0,
+          confidence: t.confidence,
+          space: same?.space ?? (t.kind === 'person' ? 'face' : 'object'),
+        };
+      });
     return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, image, matches };
   }
 

@@ -1,3 +1,4 @@
+import { asksAboutThePast, isPoliteRequest, stripPolite } from './intents.ts';
 import { extractMentions, type Mention, type NamedConcept } from './mentions.ts';
 
 /** A trigger request understood from a sentence; feed it (plus createdBy) to {@link TriggerStore.add}. */
@@ -34,9 +35,10 @@ const NOT_ROOMS = new Set(['home', 'here', 'back', 'door', 'house', 'me', 'us', 
 export function parseTriggerRequest(text: string, concepts: readonly NamedConcept[], options: TriggerParseOptions = {}): ParsedTrigger | null {
   if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT) return null;
   let s = text.replace(/\s+/g, ' ').trim();
-  if (s.endsWith('?')) return null;
-  s = s.replace(/[.!]+$/, '').trim();
-  s = s.replace(/^(?:(?:hey|hi|ok|okay)\b[^,]*,\s*)?(?:(?:please|kindly)\s+|(?:could|can|would|will)\s+you\s+(?:please\s+)?)*/i, '');
+  // "Can you remind me to … when …?" is a request despite its question mark; "when did Billy come in?" is not.
+  if (s.endsWith('?') && !isPoliteRequest(s)) return null;
+  if (asksAboutThePast(s)) return null;
+  s = stripPolite(s.replace(/[.!?]+$/, '').trim());
 
   const marker = MARKER.exec(s);
   if (marker === null) return null;

@@ -1,0 +1,5 @@
+export * from './mentions.ts';
+export * from './intents.ts';
+export * from './trigger-parse.ts';
+export * from './preference-extract.ts';
+export * from './messages.ts';
