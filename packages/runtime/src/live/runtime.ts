@@ -155,7 +155,7 @@ export class Runtime {
       },
       ...(session && { runCommand: (command: Record<string, unknown>) => session.run(command) }),
       swVersion: FAMILIAR_VERSION,
-      log: (level, msg, fields) => this.#log(level, msg, fields),
+      log: this.#log,
     });
   }
 
