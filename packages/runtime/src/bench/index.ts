@@ -39,6 +39,9 @@ export interface BenchSummary {
   /** Capture → scene events dispatched, one camera, median. */
   latencyMsP50: number | null;
   latencyMsP99: number | null;
+  /** One camera: from its first frame to each concept's first name, median and worst over the concepts named. */
+  firstNameMsP50: number | null;
+  firstNameMsMax: number | null;
   /** Exact search (what the store uses at this size), ms per detection. */
   matchMsPerDetection10k: number | null;
   hnswRecallAt1_100k: number | null;
@@ -249,6 +252,8 @@ function summarise(machine: MachineInfo, live: LiveReport, pipeline: PipelineRep
     fps3cam: n(live.threeCameras?.fps),
     latencyMsP50: n(live.oneCamera.latencyMs.p50),
     latencyMsP99: n(live.oneCamera.latencyMs.p99),
+    firstNameMsP50: n(live.oneCamera.firstNameMs.p50),
+    firstNameMsMax: n(live.oneCamera.firstNameMs.max),
     matchMsPerDetection10k: n(row(10_000)?.exactMsPerDetection),
     hnswRecallAt1_100k: n(row(100_000)?.hnswRecallAt1),
     hnswMsPerQuery100k: n(row(100_000)?.hnswMsPerDetection),
@@ -329,7 +334,8 @@ export function formatBenchTable(report: BenchReport): string[] {
     lines.push(
       `${label}: ${f(c.fps)} fps (${f(c.fpsPerCamera)} per camera), latency p50 ${f(c.latencyMs.p50, ' ms')} p99 ${f(c.latencyMs.p99, ' ms')}, ` +
         `engine ${f(c.engineMs.p50, ' ms')}/frame, models ${f(c.modelMsPerFrame, ' ms')}/frame, overhead ${f(c.overheadRatio)}, ` +
-        `reuse ${f(c.reuseRate * 100, '%')}, offered ${c.offered} dropped ${c.dropped}, RSS ${f(c.rssMb.max, ' MB')}`,
+        `reuse ${f(c.reuseRate * 100, '%')}, mask on ${f(c.maskRate * 100, '%')} of frames, first name after ${f(c.firstNameMs.p50, ' ms')} p50 / ${f(c.firstNameMs.max, ' ms')} max (${c.named}/${c.concepts} named), ` +
+        `offered ${c.offered} dropped ${c.dropped}, RSS ${f(c.rssMb.max, ' MB')}`,
     );
   };
   lines.push(`live runtime (replay cameras offering ${L.oneCamera.offeredFps} fps, ${f(L.oneCamera.seconds, ' s')} each; start ${f(L.startMs, ' ms')}):`);

@@ -44,6 +44,15 @@ export interface CameraRun {
   overheadRatio: number;
   /** Share of region embeddings reused from a recent frame. */
   reuseRate: number;
+  /** Share of measured frames that computed the salient mask (the scene changed); the others reused it. */
+  maskRate: number;
+  /**
+   * From the run's first frame to each concept's first named `appeared` event (warm-up included: this is what a
+   * person walking into view waits for), ms, over the concepts that were named; `named` of `concepts` were.
+   */
+  firstNameMs: Summary;
+  named: number;
+  concepts: number;
   /** Frames the cameras offered, and those the mailboxes dropped because the engine was busy. */
   offered: number;
   dropped: number;
@@ -171,7 +180,11 @@ async function cameraRun(options: LiveOptions, config: ResolvedConfig, token: st
   const engine: number[] = [];
   const rss: number[] = [];
   let counting = false;
+  let firstFrameAt: number | null = null;
+  const firstName = new Map<string, number>();
   const off = rt.onFrame((r) => {
+    firstFrameAt ??= r.capturedAt;
+    for (const e of r.events) if (e.type === 'appeared' && e.name && !firstName.has(e.name)) firstName.set(e.name, Date.now() - firstFrameAt);
     if (!counting) return;
     latency.push(Date.now() - r.capturedAt);
     engine.push(r.totalMs);
@@ -207,6 +220,10 @@ async function cameraRun(options: LiveOptions, config: ResolvedConfig, token: st
       modelMsPerFrame,
       overheadRatio: (wallMsPerFrame - modelMsPerFrame) / modelMsPerFrame,
       reuseRate: reuseRate(statsAfter, statsBefore),
+      maskRate: (statsAfter.masks.computed - statsBefore.masks.computed) / Math.max(1, statsAfter.frames - statsBefore.frames),
+      firstNameMs: summarise([...firstName.values()]),
+      named: firstName.size,
+      concepts: options.concepts.length,
       offered: after.captured - before.captured,
       dropped: after.dropped - before.dropped,
       failedFrames: after.failed - before.failed,

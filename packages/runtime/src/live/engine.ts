@@ -42,6 +42,8 @@ export interface EngineStats {
   totalMs: number;
   /** Region embeddings reused from a recent frame (hits) or computed (misses), over the cameras now running. */
   reuse: { hits: number; misses: number };
+  /** Live salient masks computed (the scene changed) or reused (it did not), over the cameras now running. */
+  masks: { computed: number; reused: number };
 }
 
 /**
@@ -61,7 +63,7 @@ export function isEngineMethod(engine: Engine, name: unknown): name is keyof Eng
  */
 export class Engine extends Household {
   readonly tracker: SceneTracker;
-  readonly #stats: Omit<EngineStats, 'reuse'> = { frames: 0, memoryErrors: 0, lastMemoryError: null, models: {}, stages: {}, totalMs: 0 };
+  readonly #stats: Omit<EngineStats, 'reuse' | 'masks'> = { frames: 0, memoryErrors: 0, lastMemoryError: null, models: {}, stages: {}, totalMs: 0 };
   /** Per camera: embeddings of regions that have not moved, reused instead of recomputed (most of a live frame). */
   readonly #reuse = new Map<string, EmbeddingReuse>();
   /** Per camera: the salient mask, recomputed when the scene changes (new tracks get the photo path's analysis). */
@@ -238,7 +240,12 @@ export class Engine extends Household {
       reuse.hits += r.stats.hits;
       reuse.misses += r.stats.misses;
     }
-    return { ...this.#stats, models: modelStats(this.core.models), stages: { ...this.#stats.stages }, reuse };
+    const masks = { computed: 0, reused: 0 };
+    for (const m of this.#masks.values()) {
+      masks.computed += m.stats.computed;
+      masks.reused += m.stats.reused;
+    }
+    return { ...this.#stats, models: modelStats(this.core.models), stages: { ...this.#stats.stages }, reuse, masks };
   }
 
   close(): Promise<void> {
