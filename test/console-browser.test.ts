@@ -292,3 +292,36 @@ describe.skipIf(!HAVE_CHROMIUM)(`web console in headless Chromium (${CHROMIUM})`
     expect(browser.problems.filter((p) => !/WebSocket connection .* failed/.test(p))).toEqual([]);
   });
 });
+
+describe.skipIf(!HAVE_CHROMIUM)('web console over plain http from another machine', () => {
+  it('warns that the token would cross the network unencrypted and sends it only when told to', async () => {
+    // The page is opened as http://familiar.test:PORT/ (resolved to loopback by Chromium): to the console that is
+    // another machine, reached without TLS.
+    const remote = await HeadlessBrowser.launch(['--host-resolver-rules=MAP familiar.test 127.0.0.1']);
+    try {
+      const page = await remote.newPage();
+      const base = `http://familiar.test:${new URL(h.url).port}/`;
+      await page.goto(base);
+      await page.locator('#insecure').waitFor();
+      expect(await page.locator('#insecure').textContent()).toMatch(/unencrypted/);
+      const before = h.server.connectionCount();
+      await page.getByLabel('Access token').fill(CONTROL_TOKEN);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await poll(() => page.locator('#login-error').textContent()).toMatch(/would be sent unencrypted/);
+      // Nothing was sent: no connection was even opened.
+      expect(h.server.connectionCount()).toBe(before);
+      await page.getByLabel('Send my token unencrypted anyway').check();
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#nav').waitFor({ timeout: 10_000 });
+      // Chromium itself notes that an http:// origin other than localhost cannot use COOP: the very point made here.
+      expect(remote.problems.filter((p) => !/Cross-Origin-Opener-Policy header has been ignored/.test(p))).toEqual([]);
+    } finally {
+      await remote.close();
+    }
+    // Opened on loopback (the other test's pages), no warning is shown.
+    const local = await browser.newPage();
+    await local.goto(consoleBase(h.url));
+    expect(await local.locator('#insecure').isHidden()).toBe(true);
+    await local.close();
+  });
+});

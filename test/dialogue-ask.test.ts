@@ -79,7 +79,8 @@ describe('ask with an LVLM', () => {
   });
 
   it('answers about an attached image (recognised by the backend)', async () => {
-    const c = await connect();
+    // Only the control role may ask on someone else's behalf (Tom's own token would be refused).
+    const c = await connect(CONTROL_TOKEN);
     const image = await dataBase64('myvlm/billy_dog/billy_dog_11.jpg');
     const result = ok(await c.request<AskResult>({ type: 'ask', question: 'Is he comfortable?', image, asker: 'Anna' }));
     expect(result).toMatchObject({ source: 'lvlm', camera_id: null, room: null, captured_at: null });

@@ -39,7 +39,7 @@ beforeAll(async () => {
       `  maxMessageBytes: ${MAX_MESSAGE_BYTES}`,
       '  tokens:',
       `    - { name: owner, role: control, token: ${CONTROL} }`,
-      `    - { name: tablet, role: viewer, token: ${VIEWER} }`,
+      `    - { name: tablet, role: viewer, member: Tom, token: ${VIEWER} }`,
       `lvlm: { baseUrl: "${lvlm.baseUrl}", model: fake, retries: 0 }`,
       'cameras: []',
     ].join('\n'),

@@ -34,12 +34,13 @@ export class HeadlessBrowser {
     this.#userDataDir = userDataDir;
   }
 
-  static async launch(): Promise<HeadlessBrowser> {
+  /** `extraArgs`: more Chromium switches (e.g. --host-resolver-rules to reach loopback under another name). */
+  static async launch(extraArgs: string[] = []): Promise<HeadlessBrowser> {
     mkdirSync(ARTIFACTS, { recursive: true });
     const userDataDir = mkdtempSync(path.join(tmpdir(), 'familiar-chromium-'));
     const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
       viewport: { width: 1280, height: 900 },
     });
     return new HeadlessBrowser(context, userDataDir);

@@ -190,7 +190,7 @@ export async function startFamiliar(options: StartOptions): Promise<FamiliarProc
     }, options.timeoutMs ?? 60_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (ws:\/\/\S+?)[;\s]/.exec(out);
+      const m = /listening on (wss?:\/\/\S+?)[;\s]/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -23,7 +23,9 @@ const RR = tool('mosquitto_rr');
 
 /** Why the broker tests cannot run here, or null when they can. */
 export const MOSQUITTO_MISSING: string | null =
-  BROKER && SUB && PUB && RR ? null : 'mosquitto and mosquitto-clients are not installed (apt-get install mosquitto mosquitto-clients; .ci/run does)';
+  BROKER && SUB && PUB && RR && tool('mosquitto_passwd') ? null : 'mosquitto and mosquitto-clients are not installed (apt-get install mosquitto mosquitto-clients; .ci/run does)';
+/** Why the TLS test cannot run here (it also needs openssl to make certificates). */
+export const TLS_MISSING: string | null = MOSQUITTO_MISSING ?? (findTool('openssl') ? null : 'openssl is not installed');
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -46,10 +48,25 @@ export class Mosquitto {
     private readonly confFile: string,
   ) {}
 
-  static async start(dir: string): Promise<Mosquitto> {
+  /**
+   * `tls`: PEM files of a certificate the broker presents (its listener then speaks only TLS); `passwordFile`: a
+   * mosquitto_passwd file, and no anonymous clients.
+   */
+  static async start(dir: string, options: { tls?: { certFile: string; keyFile: string }; passwordFile?: string } = {}): Promise<Mosquitto> {
     const port = await freePort();
-    const confFile = path.join(dir, 'mosquitto.conf');
-    await writeFile(confFile, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', ''].join('\n'));
+    const confFile = path.join(dir, `mosquitto-${port}.conf`);
+    const lines = [
+      // Started as root, mosquitto would read the files below as user mosquitto, which cannot enter a 0700 temp dir.
+      'user root',
+      `listener ${port} 127.0.0.1`,
+      options.passwordFile ? `password_file ${options.passwordFile}` : 'allow_anonymous true',
+      ...(options.tls ? [`certfile ${options.tls.certFile}`, `keyfile ${options.tls.keyFile}`] : []),
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      '',
+    ];
+    await writeFile(confFile, lines.join('\n'));
     const broker = new Mosquitto(port, confFile);
     await broker.up();
     return broker;
@@ -57,6 +74,10 @@ export class Mosquitto {
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  get tlsUrl(): string {
+    return `mqtts://127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -121,17 +142,22 @@ export class MqttWatch {
     // Subscribed once a message published now comes back: every retained message arrived before it.
     const marker = `familiar-test/marker/${Math.random().toString(36).slice(2)}`;
     const proc = watch.#proc;
-    await waitUntil(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`mosquitto_sub exited (${proc.exitCode})`);
-        await publish(port, marker, 'x');
-        return watch.messages.some((m) => m.topic === marker);
-      },
-      15_000,
-      'mosquitto_sub to subscribe',
-      undefined,
-      200,
-    );
+    try {
+      await waitUntil(
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`mosquitto_sub exited (${proc.exitCode})`);
+          await publish(port, marker, 'x');
+          return watch.messages.some((m) => m.topic === marker);
+        },
+        15_000,
+        'mosquitto_sub to subscribe',
+        undefined,
+        200,
+      );
+    } catch (err) {
+      await watch.stop();
+      throw err;
+    }
     return watch;
   }
 
@@ -184,4 +210,30 @@ export async function request(port: number, topic: string, payload: string, resp
   const { code } = await exited(proc);
   if (code !== 0) throw new Error(`mosquitto_rr exited with ${code}: ${err}`);
   return out.trim();
+}
+
+/** A throw-away CA and a certificate for 127.0.0.1 signed by it (openssl), in `dir`. */
+export async function makeCertificates(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  const f = (name: string) => path.join(dir, name);
+  const run = async (args: string[]) => {
+    const proc = spawn('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const { code } = await exited(proc);
+    if (code !== 0) throw new Error(`openssl ${args[0]} failed: ${err}`);
+  };
+  await writeFile(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=Familiar test CA']);
+  await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  await run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('san.ext')]);
+  return { caFile: f('ca.crt'), certFile: f('server.crt'), keyFile: f('server.key') };
+}
+
+/** A mosquitto password file with one user. */
+export async function makePasswordFile(dir: string, user: string, password: string): Promise<string> {
+  const file = path.join(dir, 'passwords');
+  await writeFile(file, '', { mode: 0o600 });
+  const { code } = await exited(spawn(tool('mosquitto_passwd')!, ['-b', file, user, password], { stdio: 'ignore' }));
+  if (code !== 0) throw new Error(`mosquitto_passwd exited with ${code}`);
+  return file;
 }

@@ -7,6 +7,7 @@
  */
 import { createDeflate } from 'node:zlib';
 import { seededRandom, type ErrorCode } from '@familiar/contracts';
+import { MAX_AUTH_MESSAGE_BYTES } from '@familiar/dialogue';
 import sharp from 'sharp';
 
 /** When and how an item is sent. */
@@ -499,7 +500,9 @@ export async function hostileCorpus(photos: readonly Buffer[], options: { maxMes
     ['auth binary', Buffer.from(JSON.stringify({ type: 'auth', access_token: 'x' })), true],
   ];
   for (const [label, payload, binary] of firsts) {
-    items.push({ category: 'hostile first message', label, phase: 'auth', payload: () => payload, ...(binary ? { binary } : {}), echoesId: false, expect: { authInvalid: true } });
+    // Past the pre-auth frame limit the frame header alone closes the connection (1009), before any payload is buffered.
+    const expect = Buffer.byteLength(payload) > MAX_AUTH_MESSAGE_BYTES ? { close: [1009] } : { authInvalid: true as const };
+    items.push({ category: 'hostile first message', label, phase: 'auth', payload: () => payload, ...(binary ? { binary } : {}), echoesId: false, expect });
   }
   return items;
 }

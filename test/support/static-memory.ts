@@ -12,6 +12,7 @@ import {
   type Match,
   type MentionRecallInfo,
   type Note,
+  type NoteReaderInfo,
   type PreferenceAttribute,
   type Preferences,
   type ReminderEvent,
@@ -22,6 +23,7 @@ import {
 } from '@familiar/contracts';
 import type { LastSeen, MemoryBackend, View } from '@familiar/dialogue';
 import { decodeImage } from '@familiar/image';
+import { noteReaderOf, noteVisibleTo } from '@familiar/memory';
 import { extractPreferences, foldText, mentionedIds, parseTriggerRequest } from '@familiar/language';
 
 /** How far around a note's time a visit counts as "then". */
@@ -138,7 +140,7 @@ export class StaticMemory implements MemoryBackend {
       .map((s) => ({ ...s, withOthers: [...s.withOthers] }));
   }
 
-  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<Note> {
+  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<Note> {
     const conceptIds = note.conceptIds ?? mentionedIds(note.text, [...this.concepts.values()]);
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
     for (const id of conceptIds) this.concept(id);
@@ -153,19 +155,28 @@ export class StaticMemory implements MemoryBackend {
       at: Date.now(),
       ...(note.cameraId !== undefined && { cameraId: note.cameraId }),
       ...(room !== undefined && { room }),
+      ...(note.visibility === 'private' && { visibility: 'private' as const }),
     };
     this.notesLog.push(stored);
     return stored;
   }
 
-  async notes(conceptId: string, limit: number): Promise<Note[]> {
-    this.concept(conceptId);
-    return this.notesLog.filter((n) => n.conceptIds.includes(conceptId)).reverse().slice(0, limit);
+  /** As the runtime's NotesLog: private notes only for their speaker (by name or person id), all without a reader. */
+  #visible(reader: NoteReaderInfo | undefined): (n: Note) => boolean {
+    const r = reader && noteReaderOf(reader.member, [...this.concepts.values()]);
+    return (n) => noteVisibleTo(n, r);
   }
 
-  async lastMention(conceptId: string): Promise<MentionRecallInfo | null> {
+  async notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Promise<Note[]> {
     this.concept(conceptId);
-    const note = this.notesLog.findLast((n) => n.conceptIds.includes(conceptId));
+    const visible = this.#visible(reader);
+    return this.notesLog.filter((n) => n.conceptIds.includes(conceptId) && visible(n)).reverse().slice(0, limit);
+  }
+
+  async lastMention(conceptId: string, reader?: NoteReaderInfo): Promise<MentionRecallInfo | null> {
+    this.concept(conceptId);
+    const visible = this.#visible(reader);
+    const note = this.notesLog.findLast((n) => n.conceptIds.includes(conceptId) && visible(n));
     if (!note) return null;
     const around = (s: SightingInfo) => s.firstSeen - MENTION_WINDOW_MS <= note.at && note.at <= s.lastSeen + MENTION_WINDOW_MS;
     // As the runtime's NotesLog: the speaker is found by concept id only (a name never matches a sighting).

@@ -32,7 +32,7 @@
  * @property {(e: SceneChangeEvent) => void} [scene]
  * @property {(e: ReminderFiredEvent) => void} [reminder]
  */
-import { FamiliarClient, ProtocolError, quietly, serviceUrl } from './client.js';
+import { FamiliarClient, ProtocolError, quietly, sendsTokenInClear, serviceUrl } from './client.js';
 import { PALETTE, UNKNOWN_COLOUR, byId, errorMessage, soon, toast } from './dom.js';
 import { createAsk } from './ask.js';
 import { createHousehold } from './household.js';
@@ -248,6 +248,10 @@ byId('login-form').addEventListener('submit', async (ev) => {
   const button = /** @type {HTMLButtonElement} */ (byId('login-submit'));
   const token = input.value.trim();
   if (!token) return;
+  if (inClear && !(/** @type {HTMLInputElement} */ (byId('insecure-ack')).checked)) {
+    byId('login-error').textContent = 'Not signed in: the token would be sent unencrypted; tick the box to do it anyway, or use https://.';
+    return;
+  }
   button.disabled = true;
   byId('login-error').textContent = '';
   let role;
@@ -277,9 +281,14 @@ document.addEventListener('visibilitychange', () => {
   if (!document.hidden && signedIn) void refreshStatus();
 });
 
+// Plain ws:// to another machine: the token would cross the network in clear text. The sign-in form says so
+// and asks before sending it; a saved token is then never sent without that.
+const inClear = sendsTokenInClear(serviceUrl());
+byId('insecure').hidden = !inClear;
+
 // A token kept from earlier (this tab, or "remember on this device") signs in without asking.
 const saved = sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY);
-if (saved) {
+if (saved && !inClear) {
   connect(saved).then(
     (role) => {
       enter(role);

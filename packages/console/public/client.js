@@ -42,6 +42,18 @@ export const quietly = (err) => err instanceof ProtocolError && (err.code === 'D
  * @property {boolean} keep  subscriptions keep receiving events after their result
  */
 
+/**
+ * Whether a token sent to `url` would cross a network in clear text: plain ws:// to a host other than this
+ * machine (loopback names and addresses are fine without TLS).
+ * @param {string} url
+ */
+export function sendsTokenInClear(url) {
+  const u = new URL(url);
+  if (u.protocol !== 'ws:') return false;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
+}
+
 /** The WebSocket URL of the page's own origin at the path index.html names. */
 export function serviceUrl() {
   const meta = /** @type {HTMLMetaElement | null} */ (document.querySelector('meta[name="familiar-ws-path"]'));

@@ -38,6 +38,16 @@ export interface Note {
   room?: string;
   /** What the speaker was doing, e.g. a caption of the scene at the time. */
   activity?: string;
+  /** Who may read it: the whole household (the default, absent), or only its speaker (and the control role). */
+  visibility?: 'private';
+}
+
+/**
+ * Who is reading notes: a household member (who also sees their own private notes), or null (household notes
+ * only). Passing none reads everything (the control role).
+ */
+export interface NoteReaderInfo {
+  member: string | null;
 }
 
 /** "What was I doing when I last mentioned Grandma?" */

@@ -221,6 +221,8 @@ export interface NotesAddCommand {
   /** Who said it; defaults to the member bound to the token. */
   speaker?: string;
   camera_id?: string;
+  /** household (default) or private: only its speaker (and the control role) may read it. */
+  visibility?: NoteVisibility;
 }
 
 export interface NotesListCommand {
@@ -676,7 +678,11 @@ export interface WireNote {
   at: number;
   camera_id?: string;
   room?: string;
+  /** household: every member may read it; private: only its speaker (and the control role). */
+  visibility: NoteVisibility;
 }
+
+export type NoteVisibility = 'household' | 'private';
 
 export interface WireMentionRecall {
   note: WireNote;

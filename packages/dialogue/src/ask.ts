@@ -1,4 +1,4 @@
-import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type ReminderEvent, type RgbImage, type WireLastSeen } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type NoteReaderInfo, type ReminderEvent, type RgbImage, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
 import { understand, type Messages, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend } from './backend.ts';
@@ -19,7 +19,7 @@ import { HouseAnswers } from './house.ts';
 import type { ChatModel } from './lvlm.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
 import { buildAnswerMessages, buildCaptionMessages, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
-import { memberKey, personNamed, type ReminderInbox } from './reminders.ts';
+import { memberKey, personNamed, preferencesVisibleTo, type ReminderInbox } from './reminders.ts';
 import { toWireLastSeen } from './wire.ts';
 
 export interface AskerOptions {
@@ -53,6 +53,8 @@ export interface AskRequest {
   client?: string | undefined;
   /** Continue this conversation (unknown or expired: a new one). */
   conversationId?: string | undefined;
+  /** Whose private notes and preferences the answer may use (see NoteReaderInfo); absent: everything (control). */
+  reader?: NoteReaderInfo | undefined;
 }
 
 export interface AskCallbacks {
@@ -212,9 +214,9 @@ export class Asker {
       case 'visitors':
         return this.memoryAnswer(ctx, await this.house.visitors(u, ctx.now), {});
       case 'notes':
-        return this.memoryAnswer(ctx, await this.house.notes(named, ctx.concepts, ctx.askerConcept, req.asker, ctx.now), {});
+        return this.memoryAnswer(ctx, await this.house.notes(named, ctx.concepts, ctx.askerConcept, req.asker, ctx.now, req.reader), {});
       case 'preferences':
-        return this.memoryAnswer(ctx, await this.house.preferences(named), {});
+        return this.memoryAnswer(ctx, await this.house.preferences(named, req.reader), {});
       case 'unknown':
         if (!this.options.lvlm && !req.cameraId) return this.memoryAnswer(ctx, this.m.t('unknown'), {});
         break;
@@ -328,11 +330,11 @@ export class Asker {
     // What the household said about them lately, and what the people here (and the asker) like.
     await Promise.all(
       shown.map(async (m, i) => {
-        entities[i]!.notes = await this.recentNotes(m.conceptId, noteId, byId);
-        if (m.kind === 'person') entities[i]!.preferences = await this.preferenceLists(m.conceptId);
+        entities[i]!.notes = await this.recentNotes(m.conceptId, noteId, byId, req.reader);
+        if (m.kind === 'person') entities[i]!.preferences = await this.preferenceLists(m.conceptId, req.reader);
       }),
     );
-    const askerPreferences = ctx.askerConcept && !shownIds.has(ctx.askerConcept.id) ? await this.preferenceLists(ctx.askerConcept.id) : undefined;
+    const askerPreferences = ctx.askerConcept && !shownIds.has(ctx.askerConcept.id) ? await this.preferenceLists(ctx.askerConcept.id, req.reader) : undefined;
     checkCancelled(signal);
 
     // renderOverlay colours items in palette order, the same order `entities` took its colours from.
@@ -401,7 +403,7 @@ export class Asker {
   private async recallMention(req: AskRequest, ctx: AskContext): Promise<Omit<AskResult, 'intent' | 'conversation_id'>> {
     const concept = ctx.mentioned[0];
     if (!concept) return this.memoryAnswer(ctx, this.m.t('followup.nothing'), {});
-    const recall = await this.options.backend.lastMention(concept.id);
+    const recall = await this.options.backend.lastMention(concept.id, req.reader);
     const speaker = mentionSpeaker(recall?.note.speaker ?? null, ctx.concepts, req.asker);
     return this.memoryAnswer(ctx, lastMentionAnswer(concept.name, recall, speaker.name, speaker.you, ctx.now, this.m), {});
   }
@@ -432,9 +434,9 @@ export class Asker {
   }
 
   /** Recent notes about a concept for its prompt line, without the note this question just made. */
-  private async recentNotes(conceptId: string, exclude: string | undefined, byId: ReadonlyMap<string, ConceptSummary>): Promise<PromptNote[]> {
+  private async recentNotes(conceptId: string, exclude: string | undefined, byId: ReadonlyMap<string, ConceptSummary>, reader: NoteReaderInfo | undefined): Promise<PromptNote[]> {
     try {
-      const notes = await this.options.backend.notes(conceptId, PROMPT_LIMITS.notesPerConcept + 1);
+      const notes = await this.options.backend.notes(conceptId, PROMPT_LIMITS.notesPerConcept + 1, reader);
       return notes
         .filter((n) => n.id !== exclude)
         .slice(0, PROMPT_LIMITS.notesPerConcept)
@@ -444,7 +446,10 @@ export class Asker {
     }
   }
 
-  private async preferenceLists(conceptId: string): Promise<PromptPreferences | undefined> {
+  /** A person's likes for the prompt, when the reader may know them (another member's stay out of the prompt). */
+  private async preferenceLists(conceptId: string, reader: NoteReaderInfo | undefined): Promise<PromptPreferences | undefined> {
+    const person = this.options.backend.listConcepts().find((c) => c.id === conceptId);
+    if (!person || !preferencesVisibleTo(reader, person)) return undefined;
     try {
       const p = await this.options.backend.preferences(conceptId);
       return { likes: p.likes.map((a) => a.text), dislikes: p.dislikes.map((a) => a.text) };

@@ -16,26 +16,31 @@ describe('TokenVerifier', () => {
 });
 
 describe('AuthFailureLimiter', () => {
-  it('blocks an address after maxFailures within the window, and forgets after it', () => {
+  it('backs off an address past maxFailures within the window (doubling, capped), and forgets after it', () => {
     let now = 0;
-    const l = new AuthFailureLimiter(3, 1000, 2, () => now);
+    const l = new AuthFailureLimiter(3, 1000, 1000, 2, () => now);
     for (let i = 0; i < 3; i++) {
-      expect(l.blockedFor('a')).toBe(0);
+      expect(l.backoffFor('a')).toBe(0);
       l.recordFailure('a');
     }
-    expect(l.blockedFor('a')).toBe(1000);
-    expect(l.blockedFor('b')).toBe(0);
+    expect(l.backoffFor('a')).toBe(250);
+    l.recordFailure('a');
+    expect(l.backoffFor('a')).toBe(500);
+    l.recordFailure('a');
+    l.recordFailure('a');
+    expect(l.backoffFor('a')).toBe(1000);
+    expect(l.backoffFor('b')).toBe(0);
     now = 1001;
-    expect(l.blockedFor('a')).toBe(0);
+    expect(l.backoffFor('a')).toBe(0);
   });
 
   it('keeps at most maxAddresses entries', () => {
-    const l = new AuthFailureLimiter(1, 60_000, 2, () => 0);
+    const l = new AuthFailureLimiter(1, 60_000, 4000, 2, () => 0);
     l.recordFailure('a');
     l.recordFailure('b');
     l.recordFailure('c');
-    expect(l.blockedFor('a')).toBe(0);
-    expect(l.blockedFor('c')).toBeGreaterThan(0);
+    expect(l.backoffFor('a')).toBe(0);
+    expect(l.backoffFor('c')).toBeGreaterThan(0);
   });
 });
 

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ClientRole } from '@familiar/contracts';
+import { FamiliarError, type ClientRole, type NoteReaderInfo } from '@familiar/contracts';
+import { memberKey } from './reminders.ts';
 import type { AccessTokenConfig } from '@familiar/config';
 
 /** Who a token belongs to, once verified. */
@@ -14,11 +15,30 @@ export function hasRole(principal: Principal, role: ClientRole): boolean {
   return role === 'viewer' || principal.role === 'control';
 }
 
+/**
+ * Who a command speaks for (an ask's asker, a note's speaker, a reminder's creator). Only the control role
+ * may name someone else; any other token speaks as its own member (or, without one, as nobody in particular:
+ * `fallback`). Naming another member is refused rather than silently replaced, so a client learns it.
+ */
+export function speakerOf<F>(principal: Principal, given: string | undefined, field: string, fallback: F): string | F {
+  const own = principal.member;
+  if (hasRole(principal, 'control')) return given ?? own ?? fallback;
+  if (given !== undefined && (own === undefined || memberKey(given) !== memberKey(own))) {
+    throw new FamiliarError('FORBIDDEN', `${field} must be this token's own member${own ? ` (${own})` : ''}; only the control role may speak for others`);
+  }
+  return own ?? fallback;
+}
+
+/** Which notes a principal reads: the control role all (undefined), a member their own private ones too. */
+export function noteReader(principal: Principal): NoteReaderInfo | undefined {
+  return hasRole(principal, 'control') ? undefined : { member: principal.member ?? null };
+}
+
 interface StoredToken extends Principal {
   hash: Buffer;
 }
 
-function sha256(text: string): Buffer {
+export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
@@ -40,18 +60,32 @@ export class TokenVerifier {
   }
 
   verify(token: string): Principal | null {
-    const presented = sha256(token);
+    return this.verifyDigest(sha256(token));
+  }
+
+  /** As verify, given the token's SHA-256 (a connection keeps only that, to be re-checked when tokens are reloaded). */
+  verifyDigest(presented: Buffer): Principal | null {
     let found: Principal | null = null;
     for (const t of this.tokens) {
       if (timingSafeEqual(presented, t.hash) && found === null) found = { name: t.name, role: t.role, member: t.member };
     }
     return found;
   }
+
+  /** Names of the configured tokens (for the reload audit line; never the tokens). */
+  names(): string[] {
+    return this.tokens.map((t) => t.name);
+  }
 }
 
+/** Back-off before the first attempt past the limit is answered; doubles with each further failure. */
+const FIRST_BACKOFF_MS = 250;
+
 /**
- * Failed authentications per remote address in a fixed window. Bounded: at most `maxAddresses` entries,
- * the oldest dropped first (Map keeps insertion order).
+ * Failed authentications per remote address in a fixed window. Past `maxFailures` an attempt from the
+ * address is not refused but answered only after a back-off, the right token still accepted: a third party
+ * (another page in the owner's browser, another program on the owner's machine) can slow guessing from an
+ * address but never lock its owner out. Bounded: at most `maxAddresses` entries, the oldest dropped first.
  */
 export class AuthFailureLimiter {
   private readonly failures = new Map<string, { count: number; windowStart: number }>();
@@ -59,20 +93,21 @@ export class AuthFailureLimiter {
   constructor(
     private readonly maxFailures: number,
     private readonly windowMs: number,
+    private readonly maxBackoffMs: number,
     private readonly maxAddresses = 10_000,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Milliseconds until this address may try again; 0 when it may try now. */
-  blockedFor(address: string): number {
+  /** Milliseconds to wait before answering an attempt from this address; 0 when under the limit. */
+  backoffFor(address: string): number {
     const entry = this.failures.get(address);
     if (!entry) return 0;
-    const left = entry.windowStart + this.windowMs - this.now();
-    if (left <= 0) {
+    if (entry.windowStart + this.windowMs <= this.now()) {
       this.failures.delete(address);
       return 0;
     }
-    return entry.count >= this.maxFailures ? left : 0;
+    const over = entry.count - this.maxFailures;
+    return over < 0 ? 0 : Math.min(this.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(over, 20));
   }
 
   recordFailure(address: string): void {

@@ -14,7 +14,7 @@ import {
 import { formatZodError, type ServerConfig } from '@familiar/config';
 import { decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
 import type { Asker } from './ask.ts';
-import { hasRole, type Principal } from './auth.ts';
+import { hasRole, noteReader, speakerOf, type Principal } from './auth.ts';
 import type { DialogueBackend, Snapshot } from './backend.ts';
 import { checkedImage, decodeBase64 } from './image-input.ts';
 import type { ChatModel } from './lvlm.ts';
@@ -255,7 +255,7 @@ async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { serv
     const limits = server.imageLimits;
     const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
     return await server.asker.ask(
-      { question: cmd.question, cameraId: cmd.camera_id, image, asker: cmd.asker ?? principal.member, mode: cmd.mode, client: principal.name, conversationId: cmd.conversation_id },
+      { question: cmd.question, cameraId: cmd.camera_id, image, asker: speakerOf(principal, cmd.asker, 'asker', undefined), reader: noteReader(principal), mode: cmd.mode, client: principal.name, conversationId: cmd.conversation_id },
       { signal: ac.signal, onDelta: (text) => (cmd.type === 'ask' && session.haClient ? undefined : session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } })) },
     );
   } finally {

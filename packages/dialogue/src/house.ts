@@ -1,9 +1,9 @@
-import type { ConceptKind, ConceptSummary, TriggerInfo } from '@familiar/contracts';
+import type { ConceptKind, ConceptSummary, NoteReaderInfo, TriggerInfo } from '@familiar/contracts';
 import { type Messages, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend, SnapshotEntity } from './backend.ts';
 import { kindCounts, lastSawSentence, safeName, sightingVisit, timeAgo, triggerCondition, type LastVisit } from './grounded.ts';
 import { sanitiseText, PROMPT_LIMITS } from './prompt.ts';
-import { memberKey } from './reminders.ts';
+import { memberKey, preferencesVisibleTo } from './reminders.ts';
 
 /** Where a concept is right now: the camera that sees it. */
 export interface Whereabouts {
@@ -169,10 +169,10 @@ export class HouseAnswers {
   }
 
   /** "What did I say about Billy?": the newest notes about each named concept. */
-  async notes(named: readonly ConceptSummary[], concepts: readonly ConceptSummary[], asker: ConceptSummary | undefined, askerName: string | undefined, now: number): Promise<string> {
+  async notes(named: readonly ConceptSummary[], concepts: readonly ConceptSummary[], asker: ConceptSummary | undefined, askerName: string | undefined, now: number, reader?: NoteReaderInfo): Promise<string> {
     const parts: string[] = [];
     for (const c of named) {
-      const notes = await this.backend.notes(c.id, PROMPT_LIMITS.notesPerConcept).catch(() => []);
+      const notes = await this.backend.notes(c.id, PROMPT_LIMITS.notesPerConcept, reader).catch(() => []);
       if (notes.length === 0) {
         parts.push(this.m.t('notes.none', { name: safeName(c.name) }));
         continue;
@@ -191,9 +191,13 @@ export class HouseAnswers {
   }
 
   /** "What does Anna like?" */
-  async preferences(named: readonly ConceptSummary[]): Promise<string> {
+  async preferences(named: readonly ConceptSummary[], reader?: NoteReaderInfo): Promise<string> {
     const parts: string[] = [];
     for (const c of named) {
+      if (!preferencesVisibleTo(reader, c)) {
+        parts.push(this.m.t('prefs.private', { name: safeName(c.name) }));
+        continue;
+      }
       const p = await this.backend.preferences(c.id).catch(() => null);
       const name = safeName(c.name);
       const list = (items: readonly { text: string }[]) => this.m.list(items.map((a) => JSON.stringify(sanitiseText(a.text, PROMPT_LIMITS.preference))));

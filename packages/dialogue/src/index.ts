@@ -10,3 +10,5 @@ export * from './wire.ts';
 export { TokenVerifier } from './auth.ts';
 export * from './memory-backend.ts';
 export { toWireMentionRecall, toWireNote, toWirePreferences, toWireSighting, toWireTrigger, toWireUnknown } from './memory-wire.ts';
+export { MAX_AUTH_MESSAGE_BYTES } from './json-guard.ts';
+export { redactCredentials } from './redact.ts';

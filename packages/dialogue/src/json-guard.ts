@@ -12,12 +12,27 @@ export const MAX_AUTH_MESSAGE_BYTES = 4096;
 
 const OPEN_ARRAY = 0x5b;
 const OPEN_OBJECT = 0x7b;
+const COMMA = 0x2c;
 
 /** Occurrences of `byte` in `buf`, counting no further than `limit` + 1 (memchr speed). */
 function countUpTo(buf: Buffer, byte: number, limit: number): number {
   let n = 0;
   for (let i = buf.indexOf(byte); i !== -1 && n <= limit; i = buf.indexOf(byte, i + 1)) n++;
   return n;
+}
+
+/**
+ * Whether the JSON text in `buf` may hold more than `max` values: every array, object and further element
+ * opens with a bracket or follows a comma, so counting those bytes (memchr, strings included, which only
+ * over-counts) bounds what JSON.parse would allocate before it runs. A 16 MiB "[{},{},…]" holds five million
+ * values; no protocol message needs more than a few hundred.
+ */
+export function widerThan(buf: Buffer, max: number): boolean {
+  let n = countUpTo(buf, OPEN_ARRAY, max);
+  if (n > max) return true;
+  n += countUpTo(buf, OPEN_OBJECT, max - n);
+  if (n > max) return true;
+  return n + countUpTo(buf, COMMA, max - n) > max;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FamiliarError, toFamiliarError } from '@familiar/contracts';
+import { redactCredentials } from './redact.ts';
 import type { LvlmConfig } from '@familiar/config';
 import { SseParser } from './sse.ts';
 
@@ -81,10 +82,18 @@ function errorMessage(value: unknown): string {
 export class LvlmClient implements ChatModel {
   readonly model: string;
   private readonly url: string;
+  /** Basic credentials given in the base URL (user:password@host): sent as a header, never in a message. */
+  private readonly basicAuth: string | undefined;
 
   constructor(private readonly options: LvlmClientOptions) {
     this.model = options.model;
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    const base = new URL(options.baseUrl);
+    if (base.username || base.password) {
+      this.basicAuth = Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64');
+      base.username = '';
+      base.password = '';
+    }
+    this.url = `${base.href.replace(/\/+$/, '')}/chat/completions`;
   }
 
   async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatAnswer> {
@@ -142,7 +151,7 @@ export class LvlmClient implements ChatModel {
           headers: {
             'content-type': 'application/json',
             accept: 'text/event-stream',
-            ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+            ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : this.basicAuth ? { authorization: `Basic ${this.basicAuth}` } : {}),
           },
           body: JSON.stringify({
             model: this.options.model,
@@ -156,7 +165,7 @@ export class LvlmClient implements ChatModel {
       } catch (cause) {
         if (reason) throw timeoutError();
         const detail = cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : String(cause);
-        throw new AttemptError(new FamiliarError('LVLM_UNAVAILABLE', `cannot reach the LVLM at ${this.url}: ${detail}`, { cause }), true);
+        throw new AttemptError(new FamiliarError('LVLM_UNAVAILABLE', `cannot reach the LVLM at ${this.url}: ${redactCredentials(detail)}`, { cause }), true);
       }
       clearTimeout(phaseTimer);
       phaseTimer = setTimeout(() => abort('first-token'), this.options.firstTokenTimeoutMs);
@@ -165,7 +174,7 @@ export class LvlmClient implements ChatModel {
         const body = await this.readBounded(res, 2048).catch(() => '');
         const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
         throw new AttemptError(
-          new FamiliarError('LVLM_UNAVAILABLE', `the LVLM server answered HTTP ${res.status}${body ? `: ${body.slice(0, 300)}` : ''}`, { details: { status: res.status } }),
+          new FamiliarError('LVLM_UNAVAILABLE', `the LVLM server answered HTTP ${res.status}${body ? `: ${redactCredentials(body.slice(0, 300))}` : ''}`, { details: { status: res.status } }),
           retryable,
         );
       }
@@ -181,7 +190,7 @@ export class LvlmClient implements ChatModel {
         options.onDelta?.(piece);
       };
       const handleChunk = (chunk: StreamChunk, streaming: boolean) => {
-        if (chunk.error !== undefined) throw new AttemptError(new FamiliarError('LVLM_UNAVAILABLE', `the LVLM reported an error: ${errorMessage(chunk.error)}`), false);
+        if (chunk.error !== undefined) throw new AttemptError(new FamiliarError('LVLM_UNAVAILABLE', `the LVLM reported an error: ${redactCredentials(errorMessage(chunk.error))}`), false);
         if (!Array.isArray(chunk.choices)) throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', 'a response chunk has no choices array'), false);
         const choice = chunk.choices[0];
         if (!choice) return; // e.g. a trailing usage-only chunk
@@ -249,7 +258,7 @@ export class LvlmClient implements ChatModel {
     } catch (err) {
       if (err instanceof AttemptError) throw err;
       if (reason) throw timeoutError();
-      throw new AttemptError(new FamiliarError('LVLM_UNAVAILABLE', `the LVLM connection failed: ${(err as Error).message}`, { cause: err }), !state.streamed);
+      throw new AttemptError(new FamiliarError('LVLM_UNAVAILABLE', `the LVLM connection failed: ${redactCredentials((err as Error).message)}`, { cause: err }), !state.streamed);
     } finally {
       clearTimeout(totalTimer);
       clearTimeout(phaseTimer);

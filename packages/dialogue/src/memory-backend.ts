@@ -1,4 +1,4 @@
-import type { Box, ConceptSummary, MentionRecallInfo, Note, Preferences, ReminderEvent, SightingInfo, TriggerInfo, TriggerRequest, UnknownSummary } from '@familiar/contracts';
+import type { Box, ConceptSummary, MentionRecallInfo, Note, NoteReaderInfo, Preferences, ReminderEvent, SightingInfo, TriggerInfo, TriggerRequest, UnknownSummary } from '@familiar/contracts';
 
 /**
  * Memory beyond identity, as the dialogue service reaches it (issue 5). The runtime implements it over the
@@ -9,9 +9,9 @@ export interface MemoryBackend {
   /** Visits, newest first. `conceptId: null` = unknown persons. */
   sightings(query: { conceptId?: string | null; cameraId?: string; since?: number; limit: number }): Promise<SightingInfo[]>;
   /** Stores what someone said; mentioned concepts are found in the text when `conceptIds` is absent. */
-  addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<Note>;
-  notes(conceptId: string, limit: number): Promise<Note[]>;
-  lastMention(conceptId: string): Promise<MentionRecallInfo | null>;
+  addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<Note>;
+  notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Promise<Note[]>;
+  lastMention(conceptId: string, reader?: NoteReaderInfo): Promise<MentionRecallInfo | null>;
   addTrigger(req: TriggerRequest): Promise<TriggerInfo>;
   triggers(): Promise<TriggerInfo[]>;
   cancelTrigger(id: string): Promise<TriggerInfo>;

@@ -8,7 +8,7 @@ import {
   type PreferencesCommentResult,
 } from '@familiar/contracts';
 import { mentionSpeaker } from './ask.ts';
-import { hasRole } from './auth.ts';
+import { hasRole, noteReader, speakerOf } from './auth.ts';
 import type { DialogueBackend } from './backend.ts';
 import type { CommandContext, CommandHandlers } from './commands.ts';
 import { lastMentionAnswer, lastSeenAnswer } from './grounded.ts';
@@ -84,18 +84,19 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
       for (const id of cmd.concept_ids ?? []) conceptOf(server.backend, id);
       const note = await server.backend.addNote({
         text: cmd.text,
-        speaker: cmd.speaker ?? principal.member ?? null,
+        speaker: speakerOf(principal, cmd.speaker, 'speaker', null),
         ...(cmd.concept_ids !== undefined && { conceptIds: [...new Set(cmd.concept_ids)] }),
         ...(cmd.camera_id !== undefined && { cameraId: cmd.camera_id }),
+        ...(cmd.visibility !== undefined && { visibility: cmd.visibility }),
       });
       return { note: toWireNote(note) };
     },
   },
   'notes/list': {
     role: 'viewer',
-    async run(cmd, { server }) {
+    async run(cmd, { server, principal }) {
       const c = conceptOf(server.backend, cmd.concept_id);
-      return { notes: (await server.backend.notes(c.id, cmd.limit ?? DEFAULT_LIST_LIMIT)).map(toWireNote) };
+      return { notes: (await server.backend.notes(c.id, cmd.limit ?? DEFAULT_LIST_LIMIT, noteReader(principal))).map(toWireNote) };
     },
   },
   'memory/last_mention': {
@@ -103,7 +104,7 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
     async run(cmd, { server, principal }) {
       const { backend } = server;
       const c = conceptOf(backend, cmd.concept_id);
-      const recall = await backend.lastMention(c.id);
+      const recall = await backend.lastMention(c.id, noteReader(principal));
       const speaker = mentionSpeaker(recall?.note.speaker ?? null, backend.listConcepts(), principal.member);
       const result: LastMentionResult = {
         concept_id: c.id,
@@ -118,7 +119,7 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
     role: 'viewer',
     async run(cmd, { server, principal }) {
       const { backend } = server;
-      const createdBy = cmd.created_by?.trim() ?? principal.member ?? principal.name;
+      const createdBy = speakerOf(principal, cmd.created_by?.trim(), 'created_by', principal.name);
       if (cmd.text !== undefined) return { trigger: toWireTrigger(await backend.addTrigger({ text: cmd.text, createdBy })) };
       const c = conceptOf(backend, cmd.concept_id!);
       const trigger = await backend.addTrigger({ conceptId: c.id, message: cmd.message!, once: cmd.once ?? true, ...(cmd.room !== undefined && { room: cmd.room.trim() }), createdBy });
@@ -144,8 +145,11 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
   },
   'preferences/get': {
     role: 'viewer',
-    async run(cmd, { server }) {
+    async run(cmd, ctx) {
+      const { server } = ctx;
       const c = conceptOf(server.backend, cmd.concept_id);
+      // A person's likes are theirs: another member's token may not read them (the control role may).
+      assertSelfOrControl(ctx, c, cmd.type);
       assertPerson(c);
       return { preferences: toWirePreferences(await server.backend.preferences(c.id)) };
     },
@@ -167,7 +171,14 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
       const c = conceptOf(backend, cmd.concept_id);
       assertSelfOrControl(ctx, c, cmd.type);
       assertPerson(c);
-      const found = await extractPreferenceLists(cmd.comment, c.name, chatModel, (comment) => backend.extractPreferences(comment));
+      // An LVLM call like an ask: counted against the same limits, cancelled by ask/cancel or when the client goes.
+      const ac = chatModel ? ctx.server.asks.begin(ctx.session, cmd.id) : undefined;
+      let found: Awaited<ReturnType<typeof extractPreferenceLists>>;
+      try {
+        found = await extractPreferenceLists(cmd.comment, c.name, chatModel, (comment) => backend.extractPreferences(comment), ac?.signal);
+      } finally {
+        if (ac) ctx.server.asks.end(ctx.session, cmd.id);
+      }
       const { likes, dislikes } = found.lists;
       const preferences = likes.length + dislikes.length > 0 ? await backend.mergePreferences(c.id, found.lists) : await backend.preferences(c.id);
       const result: PreferencesCommentResult = {

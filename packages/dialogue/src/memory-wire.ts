@@ -28,6 +28,7 @@ export function toWireNote(n: Note): WireNote {
     at: n.at,
     ...(n.cameraId !== undefined && { camera_id: n.cameraId }),
     ...(n.room !== undefined && { room: n.room }),
+    visibility: n.visibility ?? 'household',
   };
 }
 

@@ -103,7 +103,8 @@ function notesText(name: string, notes: readonly PromptNote[] | undefined): stri
     .slice(0, PROMPT_LIMITS.notesPerConcept)
     .map((n) => ({ text: sanitiseText(n.text, PROMPT_LIMITS.note), speaker: n.speaker ? sanitiseText(n.speaker, PROMPT_LIMITS.name) : '', when: sanitiseText(n.when, 40) }))
     .filter((n) => n.text)
-    .map((n) => `${JSON.stringify(n.text)} (${n.speaker ? `${n.speaker}, ` : ''}${n.when})`);
+    // The speaker is user text too (a token's member, or a name given by the control role): quoted like the note.
+    .map((n) => `${JSON.stringify(n.text)} (${n.speaker ? `${JSON.stringify(n.speaker)}, ` : ''}${n.when})`);
   return items.length > 0 ? ` Recently said about ${name}: ${items.join('; ')}.` : '';
 }
 

@@ -1,8 +1,16 @@
-import type { ConceptSummary, ReminderEvent } from '@familiar/contracts';
+import type { ConceptSummary, NoteReaderInfo, ReminderEvent } from '@familiar/contracts';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
 export function memberKey(name: string): string {
   return name.normalize('NFKC').trim().toLowerCase();
+}
+
+/**
+ * Whether `reader` may read `person`'s preferences: everyone's for the control role (no reader), otherwise only
+ * the reader's own member's.
+ */
+export function preferencesVisibleTo(reader: NoteReaderInfo | undefined, person: Pick<ConceptSummary, 'name'>): boolean {
+  return reader === undefined || (reader.member !== null && memberKey(reader.member) === memberKey(person.name));
 }
 
 /** The enrolled person a member name refers to. */

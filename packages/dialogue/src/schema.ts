@@ -170,7 +170,14 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
   // ---- memory beyond identity
   const Limit = (max: number, description: string) => z.number().int().min(1).max(max).optional().describe(description);
   const Text = (max: number) => z.string().min(1).max(max).regex(NO_CONTROL_BUT_LINES, 'must not contain control characters').refine((s) => s.trim().length > 0, 'must not be blank');
-  const Attribute = Name.max(PREFERENCE_MAX).describe('A liked or disliked attribute ("jazz", "warm light").');
+  // Its own string, not Name.max(): zod keeps every max check, so Name's 64 would win over PREFERENCE_MAX.
+  const Attribute = z
+    .string()
+    .min(1)
+    .max(PREFERENCE_MAX)
+    .regex(NO_CONTROL, 'must not contain control characters')
+    .refine((s) => s.trim().length > 0, 'must not be blank')
+    .describe('A liked or disliked attribute ("jazz", "warm light").');
   const UnknownId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/).describe('Unknown visitor id from unknowns/list (unknown-N).');
   const MemoryLastSeen = cmd('memory/last_seen', { concept_id: ConceptId }, 'Where and when a concept was last seen, for how long and with whom (from sightings; no LVLM).');
   const MemorySightings = cmd(
@@ -190,6 +197,7 @@ export function commandSchemas(limits: ProtocolLimits = DEFAULT_PROTOCOL_LIMITS)
       concept_ids: z.array(ConceptId).min(1).max(16).optional().describe('The concepts it is about; found in the text when absent.'),
       speaker: Name.optional().describe('Who said it; defaults to the member bound to the token.'),
       camera_id: CameraId.optional().describe('Where it was said.'),
+      visibility: z.enum(['household', 'private']).optional().describe('household (default): every member may read it; private: only its speaker and the control role.'),
     },
     'Store something a household member said about concepts (a note).',
   );
@@ -378,6 +386,7 @@ const WireSighting = z
     with_others: z.array(z.string()).describe('Names of the others seen on that camera during the visit.'),
   })
   .strict();
+const Visibility = z.enum(['household', 'private']).describe('household: every member may read it; private: only its speaker and the control role.');
 const WireNote = z
   .object({
     id: z.string(),
@@ -387,6 +396,7 @@ const WireNote = z
     at: Epoch,
     camera_id: z.string().optional(),
     room: z.string().optional(),
+    visibility: Visibility,
   })
   .strict();
 const WireMentionRecall = z

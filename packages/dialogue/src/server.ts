@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:https';
+import { BlockList, isIPv4, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
@@ -16,18 +18,20 @@ import {
   type SceneEvent,
   type ServerMessage,
 } from '@familiar/contracts';
-import { LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
+import { AccessTokenConfig, LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
 import { DEFAULT_IMAGE_LIMITS, assertLabelFont, type ImageLimits } from '@familiar/image';
 import { loadMessages } from '@familiar/language';
 import { Asker } from './ask.ts';
 import { ConversationStore } from './conversations.ts';
-import { AuthFailureLimiter, TokenBucket, TokenVerifier, type Principal } from './auth.ts';
+import { AuthFailureLimiter, TokenBucket, TokenVerifier, sha256, type Principal } from './auth.ts';
 import type { DialogueBackend } from './backend.ts';
 import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
 import { toWireReminder } from './memory-wire.ts';
 import { ReminderInbox } from './reminders.ts';
-import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan } from './json-guard.ts';
+import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan, widerThan } from './json-guard.ts';
+import { redactCredentials, clientSafeMessage } from './redact.ts';
+import { AddressSlots } from './slots.ts';
 import { AuthSchema } from './schema.ts';
 import { toWireSceneEvent } from './wire.ts';
 
@@ -56,6 +60,11 @@ export interface DialogueServer {
   /** Connections currently open (authenticated or not). */
   connectionCount(): number;
   /**
+   * Replaces the access tokens without a restart: connections whose token is gone are closed (4001), the
+   * others keep their session. Logs one audit line with the token names (never a token).
+   */
+  reloadTokens(tokens: readonly z.input<typeof AccessTokenConfig>[]): void;
+  /**
    * A session for a client that is not a WebSocket connection (the MQTT bridge): its commands pass the same
    * admission (schema, role), rate limit and ask limits as a connection's. Streamed events are not delivered;
    * `run` resolves with the result.
@@ -75,6 +84,10 @@ export interface LocalSession {
 /** Per-connection state. */
 class Connection {
   principal: Principal | null = null;
+  /** SHA-256 of the token it authenticated with: re-checked when the tokens are reloaded. */
+  tokenDigest: Buffer | null = null;
+  /** The first message arrived and is being answered (possibly after a back-off); later ones are ignored. */
+  authPending = false;
   lastId = 0;
   alive = true;
   closed = false;
@@ -158,9 +171,13 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     // Only the message bound here: an image over the byte limit gets the more telling IMAGE_TOO_LARGE later.
     maxImageBase64Chars: cfg.maxMessageBytes,
   });
-  const verifier = new TokenVerifier(cfg.tokens);
-  const authLimiter = new AuthFailureLimiter(cfg.maxAuthFailures, cfg.authFailureWindowMs);
+  let verifier = new TokenVerifier(cfg.tokens);
+  const authLimiter = new AuthFailureLimiter(cfg.maxAuthFailures, cfg.authFailureWindowMs, cfg.authBackoffMaxMs);
   const connections = new Set<Connection>();
+  /** Connections that have not authenticated: their own small caps, so they never take an authenticated slot. */
+  const unauthenticated = new AddressSlots<Connection>(cfg.maxUnauthenticated, cfg.maxUnauthenticatedPerAddress);
+  let authenticatedCount = 0;
+  const blocked = blockListOf(cfg.blockedAddresses);
   const services: CommandServices = {
     cfg,
     backend,
@@ -175,6 +192,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
 
   const dropConnection = (conn: Connection, reason: string) => {
     connections.delete(conn);
+    if (conn.principal) authenticatedCount--;
+    else unauthenticated.delete(conn.address, conn);
     clearTimeout(conn.authTimer);
     for (const ac of conn.asks.values()) ac.abort();
     conn.subscriptions.clear();
@@ -201,26 +220,41 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   });
 
   const handleAuth = (conn: Connection, msg: unknown) => {
+    if (conn.authPending) return;
+    conn.authPending = true;
+    clearTimeout(conn.authTimer);
+    // Past the failure limit the answer waits (right or wrong): guessing slows down, the owner still gets in.
+    const wait = authLimiter.backoffFor(conn.address);
+    if (wait > 0) setTimeout(() => answerAuth(conn, msg), wait).unref();
+    else answerAuth(conn, msg);
+  };
+
+  const answerAuth = (conn: Connection, msg: unknown) => {
+    if (conn.closed) return;
     const refuse = (message: string) => {
       conn.send({ type: 'auth_invalid', message });
       conn.close(CLOSE_CODES.AUTH_INVALID, 'AUTH_INVALID');
     };
-    const wait = authLimiter.blockedFor(conn.address);
-    if (wait > 0) return refuse(`too many failed attempts from this address; try again in ${Math.ceil(wait / 1000)} s`);
     const parsed = AuthSchema.safeParse(msg);
     if (!parsed.success) {
       authLimiter.recordFailure(conn.address);
       return refuse('expected {"type":"auth","access_token":"…"} as the first message');
     }
-    const principal = verifier.verify(parsed.data.access_token);
+    const digest = sha256(parsed.data.access_token);
+    const principal = verifier.verifyDigest(digest);
     if (!principal) {
       authLimiter.recordFailure(conn.address);
       log('warn', 'authentication failed', { address: conn.address });
       return refuse('invalid access token');
     }
+    if (authenticatedCount >= cfg.maxClients) return refuse(`the server has its ${cfg.maxClients} clients; try again later`);
     authLimiter.recordSuccess(conn.address);
-    clearTimeout(conn.authTimer);
+    unauthenticated.delete(conn.address, conn);
+    authenticatedCount++;
     conn.principal = principal;
+    conn.tokenDigest = digest;
+    // Only now may messages be as large as the configured limit (a frame's length is checked from its header).
+    setMaxPayload(conn.ws, cfg.maxMessageBytes);
     conn.send({ type: 'auth_ok', role: principal.role, protocol: PROTOCOL_VERSION, ha_version: HA_API_VERSION, ...(principal.member !== undefined && { member: principal.member }) });
   };
 
@@ -247,10 +281,10 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       },
       (err: unknown) => {
         const e = toFamiliarError(err);
-        if (e.code === 'INTERNAL') log('error', 'command failed', { type: cmd.type, error: e.message, stack: (err as Error)?.stack });
+        if (e.code === 'INTERNAL') log('error', 'command failed', { type: cmd.type, error: redactCredentials(e.message), stack: redactCredentials((err as Error)?.stack ?? '') });
         // An internal error's message and details may carry anything (paths, stacks): the client gets neither.
         if (e.code === 'INTERNAL') conn.error(id, e.code, 'internal error');
-        else conn.error(id, e.code, e.message, e.toJSON().details);
+        else conn.error(id, e.code, clientSafeMessage(e.message), e.toJSON().details);
       },
     );
   };
@@ -277,10 +311,25 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     };
   };
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: cfg.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+  // maxPayload is the pre-auth limit: ws checks each frame's declared length against it from the frame header,
+  // before buffering the payload; authentication raises it for that connection (setMaxPayload).
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_AUTH_MESSAGE_BYTES,
+    perMessageDeflate: false,
+    clientTracking: false,
+    // The callback form, so a refused origin gets 403 (the boolean form answers 401, which means "log in").
+    verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }, done: (ok: boolean, status?: number) => void) =>
+      originAllowed(origin, req, cfg) ? done(true) : done(false, 403),
+  });
 
   const onConnection = (ws: WebSocket, req: IncomingMessage) => {
-    const conn = new Connection(ws, req.socket.remoteAddress ?? 'unknown', cfg, dropConnection);
+    const conn = new Connection(ws, remoteAddress(req.socket), cfg, dropConnection);
+    if (!unauthenticated.add(conn.address, conn, (victim) => victim.close(CLOSE_CODES.AUTH_TIMEOUT, 'AUTH_TIMEOUT', true))) {
+      // Raced past the upgrade check: no slot after all.
+      ws.close(1013, 'too many unauthenticated connections');
+      return;
+    }
     connections.add(conn);
     conn.authTimer = setTimeout(() => {
       conn.send({ type: 'auth_invalid', message: `not authenticated within ${cfg.authTimeoutMs} ms` });
@@ -293,9 +342,9 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       if (conn.closed) return;
       if (isBinary) return conn.principal ? conn.error(null, 'MESSAGE_INVALID', 'binary messages are not accepted') : handleAuth(conn, null);
       const raw = data as Buffer;
-      // Refused unparsed: a big first message (only the short auth message may come before auth) and deep nesting.
-      if (!conn.principal && raw.length > MAX_AUTH_MESSAGE_BYTES) return handleAuth(conn, null);
+      // Refused unparsed: deep nesting and more values than any command needs (before JSON.parse allocates them).
       if (nestsDeeperThan(raw)) return conn.principal ? conn.error(null, 'MESSAGE_INVALID', `the message nests deeper than ${MAX_JSON_DEPTH} levels`) : handleAuth(conn, null);
+      if (widerThan(raw, cfg.maxJsonElements)) return conn.principal ? conn.error(null, 'MESSAGE_TOO_LARGE', `the message holds more than ${cfg.maxJsonElements} JSON values`) : handleAuth(conn, null);
       let msg: unknown;
       try {
         msg = JSON.parse(raw.toString());
@@ -318,19 +367,37 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     conn.send({ type: 'auth_required', protocol: PROTOCOL_VERSION });
   };
 
-  const http: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (addressBlocked(blocked, remoteAddress(req.socket))) return void res.writeHead(403, { 'content-type': 'text/plain', connection: 'close' }).end('forbidden\n');
     if (options.httpHandler) return options.httpHandler(req, res);
     const path = (req.url ?? '/').split('?')[0];
     res.writeHead(path === cfg.path ? 426 : 404, { 'content-type': 'text/plain' }).end(path === cfg.path ? 'WebSocket upgrade required\n' : 'not found\n');
+  };
+  const http: Server = cfg.tls ? createTlsServer(readTls(cfg.tls), onRequest) : createServer(onRequest);
+  // Plain HTTP sockets (the console; every upgrade starts as one) have their own cap; the oldest of the
+  // busiest address makes room, so idle sockets cannot keep the WebSocket out.
+  const httpSockets = new AddressSlots<Socket>(cfg.maxHttpConnections, cfg.maxHttpConnections);
+  http.on(cfg.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    const addr = remoteAddress(socket);
+    const evict = (victim: Socket) => {
+      httpSockets.delete(remoteAddress(victim), victim);
+      victim.destroy();
+    };
+    if (!httpSockets.add(addr, socket, evict)) return void socket.destroy();
+    socket.once('close', () => httpSockets.delete(addr, socket));
   });
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const reject = (status: string) => {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     socket.on('error', () => socket.destroy());
+    const addr = remoteAddress(req.socket);
+    httpSockets.delete(addr, req.socket);
+    if (addressBlocked(blocked, addr)) return reject('403 Forbidden');
     const path = (req.url ?? '/').split('?')[0];
     if (path !== cfg.path && path !== HA_WEBSOCKET_PATH) return reject('404 Not Found');
-    if (connections.size >= cfg.maxClients) return reject('503 Service Unavailable');
+    if (authenticatedCount >= cfg.maxClients) return reject('503 Service Unavailable');
+    if (!unauthenticated.hasRoomFor(addr)) return reject('503 Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
   });
 
@@ -350,13 +417,39 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     http.listen(cfg.port, cfg.host, () => resolve());
   });
   const address = http.address() as AddressInfo;
-  log('info', 'dialogue server listening', { host: address.address, port: address.port, path: cfg.path });
+  log('info', 'dialogue server listening', { host: address.address, port: address.port, path: cfg.path, tls: cfg.tls !== null });
+  if (!cfg.tls && !isLoopback(address.address)) {
+    log('warn', 'listening beyond loopback without TLS: access tokens cross the network in clear text; set server.tls or use a reverse proxy');
+  }
 
   return {
     host: address.address,
     port: address.port,
-    url: `ws://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}${cfg.path}`,
+    url: `${cfg.tls ? 'wss' : 'ws'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}${cfg.path}`,
     connectionCount: () => connections.size,
+    reloadTokens(tokens) {
+      const parsed = ServerConfig.shape.tokens.safeParse(tokens);
+      if (!parsed.success) throw new FamiliarError('CONFIG_INVALID', formatZodError(parsed.error, 'server.tokens'));
+      const before = new Set(verifier.names());
+      verifier = new TokenVerifier(parsed.data);
+      let closed = 0;
+      for (const conn of connections) {
+        if (!conn.tokenDigest) continue;
+        const now = verifier.verifyDigest(conn.tokenDigest);
+        const same = now && now.name === conn.principal!.name && now.role === conn.principal!.role && now.member === conn.principal!.member;
+        if (same) continue;
+        conn.send({ type: 'auth_invalid', message: 'the access token was revoked' });
+        conn.close(CLOSE_CODES.AUTH_INVALID, 'AUTH_REVOKED');
+        closed++;
+      }
+      const after = verifier.names();
+      log('info', 'access tokens reloaded', {
+        tokens: after.length,
+        added: after.filter((n) => !before.has(n)),
+        removed: [...before].filter((n) => !after.includes(n)),
+        connectionsClosed: closed,
+      });
+    },
     openSession,
     async close() {
       clearInterval(heartbeat);
@@ -374,4 +467,75 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       });
     },
   };
+}
+
+/** The peer's address, IPv4-mapped IPv6 written as plain IPv4 (so limits and block lists see one address). */
+function remoteAddress(socket: { remoteAddress?: string | undefined }): string {
+  const a = socket.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === 'localhost';
+}
+
+function blockListOf(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const e of entries) {
+    const [addr, prefix] = e.split('/');
+    const type = isIPv4(addr!) ? 'ipv4' : 'ipv6';
+    try {
+      if (prefix === undefined) list.addAddress(addr!, type);
+      else list.addSubnet(addr!, Number(prefix), type);
+    } catch (err) {
+      throw new FamiliarError('CONFIG_INVALID', `server.blockedAddresses: "${e}" is not an address or range (${(err as Error).message})`);
+    }
+  }
+  return list;
+}
+
+function addressBlocked(list: BlockList, address: string): boolean {
+  try {
+    return list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Browsers send the page's Origin with every WebSocket upgrade and let any page open one, so without this
+ * check a page from anywhere could use the owner's browser to talk to (or guess tokens against) the hub.
+ * Allowed: the server's own origin (same host and port as the request), the configured ones, and no Origin
+ * at all (native clients) unless that is switched off.
+ */
+function originAllowed(origin: string | undefined, req: IncomingMessage, cfg: ServerConfig): boolean {
+  if (origin === undefined || origin === '') return cfg.allowMissingOrigin;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.host !== '' && url.host === req.headers.host) return true;
+  return cfg.allowedOrigins.some((o) => o.toLowerCase() === url.origin);
+}
+
+function readTls(tls: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+  } catch (err) {
+    throw new FamiliarError('CONFIG_INVALID', `server.tls: cannot read the certificate or key (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** The receiver field ws keeps a connection's maxPayload in (ws 8; checked once so a ws upgrade cannot silently drop the limit). */
+interface WithReceiver {
+  _receiver?: { _maxPayload?: number };
+}
+
+/** Raises one connection's message-size limit after authentication (the server's maxPayload is the pre-auth one). */
+function setMaxPayload(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as WithReceiver)._receiver;
+  if (!receiver || typeof receiver._maxPayload !== 'number') throw new FamiliarError('INTERNAL', 'this ws version keeps no per-connection maxPayload');
+  receiver._maxPayload = bytes;
 }

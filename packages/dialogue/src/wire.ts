@@ -1,5 +1,6 @@
 import type { ConceptSummary, SceneChangeEvent, SceneEvent, SnapshotResult, WireCameraStats, WireConcept, WireLastSeen, WireSceneEntity } from '@familiar/contracts';
 import type { CameraStats, LastSeen, Snapshot, SnapshotEntity } from './backend.ts';
+import { clientSafeMessage } from './redact.ts';
 
 /** Internal camelCase records → the protocol's snake_case payloads. */
 export function toWireConcept(c: ConceptSummary): WireConcept {
@@ -45,7 +46,8 @@ export function toWireCameraStats(c: CameraStats): WireCameraStats {
     frames_processed: c.counters.processed,
     frames_dropped: c.counters.dropped,
     last_frame_at: c.lastFrameAt,
-    last_error: c.lastError,
+    // A camera's error may name its URI (rtsp://user:pass@…) or a file path: neither goes to clients as is.
+    last_error: c.lastError === null ? null : clientSafeMessage(c.lastError),
   };
 }
 

@@ -1,10 +1,10 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeEnvelope, float32ToBase64 } from './atomic.ts';
 import { extractPreferences } from '@familiar/language';
 import { Memory, MEMORY_FILES, type MemoryOptions } from './memory.ts';
-import { caught, errorCode, makeTempDir, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
+import { caught, errorCode, makeTempDir, mountTinyTmpfs, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 9);
 const DIM = 128;
@@ -116,6 +116,36 @@ describe('Memory', () => {
     expect(m3.sightings.recent({ limit: 10 }).map((s) => s.conceptId).sort()).toEqual([anna.id, billy.id, null].sort());
     expect(m3.unknowns.size).toBe(1);
     expect(await errorCode(m3.forgetConcept(g))).toBe('CONCEPT_NOT_FOUND');
+  });
+
+  it('forgets on a full disk: the reserve makes room for the journal, and space comes back', async (ctx) => {
+    const mnt = path.join(dir, 'mnt');
+    await mkdir(mnt);
+    const unmount = mountTinyTmpfs(mnt, 1024);
+    if (unmount === undefined) return ctx.skip('cannot mount a tmpfs here (needs root)');
+    try {
+      const m = await Memory.open(mnt, OPTIONS);
+      memory = m;
+      const billy = await m.concepts.add({ name: 'Billy', kind: 'pet', views: faceViews(2, randomUnit(DIM, rand)) });
+      expect((await stat(path.join(mnt, MEMORY_FILES.forgetReserve))).size).toBe(64 * 1024);
+      // Fill the disk to the last byte.
+      const filler = path.join(mnt, 'filler');
+      const fsError = (p: Promise<unknown>) => p.then(() => null, (e: NodeJS.ErrnoException) => e.code ?? 'error');
+      for (let size = 512 * 1024; size >= 1024; size = Math.floor(size / 2)) {
+        for (let i = 0; (await fsError(writeFile(`${filler}-${size}-${i}`, Buffer.alloc(size)))) === null; i++);
+      }
+      expect(await fsError(writeFile(path.join(mnt, 'probe'), 'x'.repeat(8192)))).toBe('ENOSPC');
+      const report = await m.forgetConcept(billy.id);
+      expect(report.conceptId).toBe(billy.id);
+      expect(m.concepts.list().map((c) => c.id)).not.toContain(billy.id);
+      await m.close();
+      memory = await Memory.open(mnt, OPTIONS);
+      expect(memory.concepts.list()).toEqual([]);
+    } finally {
+      await memory?.close();
+      memory = undefined;
+      unmount();
+    }
   });
 
   it('finishes a forget that a crash interrupted, at the next open', async () => {

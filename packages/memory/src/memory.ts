@@ -1,8 +1,8 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
-import { fsyncDir, readVerified, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
+import { fsyncDir, readVerified, removeFileDurable, storeIoError, writeFileAtomic, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import type { ConceptCheck } from './checks.ts';
 import { ConceptStore, notFound, type ConceptStoreOptions } from './concept-store.ts';
 import { LOCK_FILE_NAME, StoreLock } from './lock.ts';
@@ -31,6 +31,8 @@ export const MEMORY_FILES = Object.freeze({
   thumbnails: 'thumbnails',
   /** Present only while a forget is in progress (resumed at the next open after a crash). */
   forgetJournal: 'forgetting.json',
+  /** Zero bytes kept so a forget can write its journal on a full disk (given up then, restored after). */
+  forgetReserve: 'forget.reserve',
 });
 
 export interface MemoryOptions {
@@ -70,6 +72,8 @@ interface ForgetJournal {
   names: string[];
 }
 
+/** Space kept free for a forget journal on a full disk (a journal is a few hundred bytes; files take whole blocks). */
+const FORGET_RESERVE_BYTES = 64 * 1024;
 const JOURNAL_SPEC: EnvelopeSpec = { format: 'familiar.forget-journal', version: 1 };
 const MAX_ALIASES = 32;
 
@@ -156,6 +160,7 @@ export class Memory {
           ...common,
           retentionDays: cfg.noteRetentionDays,
           maxRecords: cfg.noteMaxRecords,
+          maxPerSpeaker: cfg.noteMaxPerMember,
           maxTextLength: cfg.noteMaxLength,
           mentionWindowMs: cfg.mentionWindowSeconds * 1000,
           checkConcept: enrolled,
@@ -165,6 +170,7 @@ export class Memory {
         await TriggerStore.open(path.join(root, MEMORY_FILES.triggers), {
           ...common,
           maxTriggers: cfg.triggerMaxCount,
+          maxPerCreator: cfg.triggerMaxPerMember,
           cooldownMs: cfg.triggerCooldownSeconds * 1000,
           retentionDays: cfg.triggerRetentionDays,
           checkConcept: enrolled,
@@ -180,6 +186,7 @@ export class Memory {
           viewsPerGroup: cfg.unknownViewsPerGroup,
           maxGroups: cfg.unknownMaxGroups,
           retentionDays: cfg.unknownRetentionDays,
+          enabled: cfg.unknownVisitorsEnabled,
           visitGapMs: cfg.unknownVisitGapSeconds * 1000,
           ...(faceDim === undefined ? {} : { dim: faceDim }),
         }),
@@ -188,6 +195,7 @@ export class Memory {
       const memory = new Memory(root, readOnly, lock, log, { concepts, sightings, notes, triggers, preferences, unknowns, thumbnails });
       if (!readOnly) {
         await memory.#resumeForget();
+        await memory.#ensureReserve();
         // A thumbnail whose concept is gone (a crash between the two writes of an enrolment or a forget).
         for (const id of await thumbnails.ids()) if (!concepts.has(id)) await thumbnails.remove(id);
       }
@@ -216,8 +224,10 @@ export class Memory {
       }
       const concept = this.concepts.get(conceptId);
       const journal: ForgetJournal = { conceptId, names: [...new Set([concept.name, ...aliases.map((a) => a.trim())])] };
-      await writeVerified(this.#journalFile(), JOURNAL_SPEC, journal);
-      return this.#erase(journal, concept.name);
+      await this.#writeJournal(journal);
+      const report = await this.#erase(journal, concept.name);
+      await this.#ensureReserve();
+      return report;
     });
     this.#forgetting = run.catch(() => undefined);
     return run;
@@ -302,6 +312,33 @@ export class Memory {
 
   #journalFile(): string {
     return path.join(this.dir, MEMORY_FILES.forgetJournal);
+  }
+
+  /**
+   * Writes the forget journal. Forgetting must work most of all when the disk is full (it is how space comes
+   * back), but the journal is a new file: on ENOSPC the reserve file kept for this is given up and the write
+   * tried once more.
+   */
+  async #writeJournal(journal: ForgetJournal): Promise<void> {
+    try {
+      await writeVerified(this.#journalFile(), JOURNAL_SPEC, journal);
+    } catch (err) {
+      if ((err as FamiliarError).details?.errno !== 'ENOSPC') throw err;
+      this.#log('warn', 'the disk is full: the forget reserve is used to write the forget journal');
+      await removeFileDurable(path.join(this.dir, MEMORY_FILES.forgetReserve));
+      await writeVerified(this.#journalFile(), JOURNAL_SPEC, journal);
+    }
+  }
+
+  /** Keeps FORGET_RESERVE_BYTES on disk for the next forget's journal; best effort (a full disk stays without one). */
+  async #ensureReserve(): Promise<void> {
+    const file = path.join(this.dir, MEMORY_FILES.forgetReserve);
+    try {
+      if ((await stat(file).catch(() => null))?.size === FORGET_RESERVE_BYTES) return;
+      await writeFileAtomic(file, new Uint8Array(FORGET_RESERVE_BYTES));
+    } catch (err) {
+      this.#log('warn', 'cannot keep a forget reserve (disk full?)', { error: (err as Error).message });
+    }
   }
 
   #assertWritable(): void {

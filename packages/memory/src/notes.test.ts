@@ -40,6 +40,22 @@ async function reopen(options: NotesOptions = {}): Promise<NotesLog> {
 const box = { xmin: 0, ymin: 0, xmax: 10, ymax: 10 };
 
 describe('NotesLog', () => {
+  it('keeps a private note for its speaker only, across a reopen; a speaker over their quota loses only their own oldest', async () => {
+    const n = await open({ maxPerSpeaker: 2 });
+    const hint = await n.add({ conceptIds: ['billy'], speaker: 'anna-id', text: 'my PIN hint is blue', at: T0, visibility: 'private' });
+    const shared = await n.add({ conceptIds: ['billy'], speaker: 'anna-id', text: 'Billy was vaccinated', at: T0 + 1 });
+    const anna = { speakers: ['Anna', 'anna-id'] };
+    const tom = { speakers: ['Tom'] };
+    const r = await reopen({ maxPerSpeaker: 2 });
+    expect(r.forConcept('billy', 10, anna).map((x) => x.id)).toEqual([shared.id, hint.id]);
+    expect(r.forConcept('billy', 10, tom).map((x) => x.id)).toEqual([shared.id]);
+    expect(r.forConcept('billy', 10).map((x) => x.id)).toEqual([shared.id, hint.id]);
+    expect(r.lastMention('billy', undefined, { speakers: [] })?.note.id).toBe(shared.id);
+    for (let i = 0; i < 3; i++) await r.add({ conceptIds: ['billy'], speaker: 'Tom', text: `walk ${i}`, at: T0 + 10 + i });
+    const texts = r.forConcept('billy', 10).map((x) => x.text);
+    expect(texts).toEqual(['walk 2', 'walk 1', 'Billy was vaccinated', 'my PIN hint is blue']);
+  });
+
   it('records notes durably, answers per concept newest first, and reloads them after a crash', async () => {
     const n = await open();
     const a = await n.add({ conceptIds: ['grandma'], speaker: 'anna', text: 'Grandma is coming on Sunday', at: T0, cameraId: 'hall', room: 'hallway' });

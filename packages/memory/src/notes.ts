@@ -7,6 +7,27 @@ import { JsonlFile, type JsonlSpec } from './jsonl.ts';
 import { mentionsAny, redactNames } from '@familiar/language';
 import type { SightingsLog } from './sightings.ts';
 
+/**
+ * Who is reading notes: the speaker keys that count as "me" (a member's name and person id). Private notes of
+ * other speakers are left out. Absent: a reader who sees everything (the control role, the runtime itself).
+ */
+export interface NoteReader {
+  speakers: readonly string[];
+}
+
+/** The reader for a household member (null: no member, household notes only): their name and person id count as "me". */
+export function noteReaderOf(member: string | null, concepts: readonly { id: string; name: string; kind: string }[]): NoteReader {
+  if (member === null) return { speakers: [] };
+  const key = member.normalize('NFKC').trim().toLowerCase();
+  const person = concepts.find((c) => c.kind === 'person' && c.name.normalize('NFKC').trim().toLowerCase() === key);
+  return { speakers: [member, ...(person ? [person.id] : [])] };
+}
+
+/** Whether `reader` may read `note`. */
+export function noteVisibleTo(note: Pick<Note, 'visibility' | 'speaker'>, reader: NoteReader | undefined): boolean {
+  return note.visibility !== 'private' || reader === undefined || (note.speaker !== null && reader.speakers.includes(note.speaker));
+}
+
 /** A note to record: id is assigned; `at` defaults to now. */
 export interface NewNote {
   conceptIds: readonly string[];
@@ -16,11 +37,14 @@ export interface NewNote {
   cameraId?: string;
   room?: string;
   activity?: string;
+  visibility?: 'private' | 'household';
 }
 
 export interface NotesOptions {
   retentionDays?: number;
   maxRecords?: number;
+  /** Most notes of one speaker (null speakers count as one); past it that speaker's own oldest note goes. */
+  maxPerSpeaker?: number;
   maxTextLength?: number;
   /** Visits within this many ms of a mention count as "in view at the time". */
   mentionWindowMs?: number;
@@ -87,6 +111,7 @@ export class NotesLog {
   readonly readOnly: boolean;
   readonly #retentionMs: number;
   readonly #maxRecords: number;
+  readonly #maxPerSpeaker: number;
   readonly #maxText: number;
   readonly #windowMs: number;
   readonly #check: ConceptCheck | undefined;
@@ -104,6 +129,7 @@ export class NotesLog {
     this.readOnly = options.readOnly === true;
     this.#retentionMs = (options.retentionDays ?? DEFAULTS.noteRetentionDays) * DAY_MS;
     this.#maxRecords = options.maxRecords ?? DEFAULTS.noteMaxRecords;
+    this.#maxPerSpeaker = options.maxPerSpeaker ?? DEFAULTS.noteMaxPerMember;
     this.#maxText = options.maxTextLength ?? DEFAULTS.noteMaxLength;
     this.#windowMs = options.mentionWindowMs ?? DEFAULTS.mentionWindowSeconds * 1000;
     this.#check = options.checkConcept;
@@ -142,7 +168,7 @@ export class NotesLog {
     return this.#run(async () => {
       await this.#jsonl!.append([note]);
       this.#insert(note);
-      if (this.#enforceCap(note.id) > 0) await this.#compactIfLarge();
+      if (this.#enforceSpeakerQuota(note) + this.#enforceCap(note.id) > 0) await this.#compactIfLarge();
       return copy(note);
     });
   }
@@ -152,11 +178,11 @@ export class NotesLog {
     return n === undefined ? undefined : copy(n);
   }
 
-  /** The notes about a concept, newest first. */
-  forConcept(conceptId: string, limit = 20): Note[] {
+  /** The notes about a concept that `reader` may read, newest first. */
+  forConcept(conceptId: string, limit = 20, reader?: NoteReader): Note[] {
     checkLimit(limit);
     const ids = this.#byConcept.get(conceptId) ?? [];
-    return newestFirst([...ids].map((id) => this.#notes.get(id)!), limit);
+    return newestFirst([...ids].map((id) => this.#notes.get(id)!).filter((n) => noteVisibleTo(n, reader)), limit);
   }
 
   /** The newest notes of all, or of one speaker. */
@@ -171,8 +197,8 @@ export class NotesLog {
    * was (their visit overlapping the mention), and who or what else that camera saw within the mention
    * window. Undefined when the concept was never mentioned.
    */
-  lastMention(conceptId: string, sightings?: Pick<SightingsLog, 'during'>): MentionRecall | undefined {
-    const note = this.forConcept(conceptId, 1)[0];
+  lastMention(conceptId: string, sightings?: Pick<SightingsLog, 'during'>, reader?: NoteReader): MentionRecall | undefined {
+    const note = this.forConcept(conceptId, 1, reader)[0];
     if (note === undefined) return undefined;
     const recall: MentionRecall = { note, inView: [] };
     if (note.activity !== undefined) recall.activity = note.activity;
@@ -298,6 +324,8 @@ export class NotesLog {
     if (input.cameraId !== undefined) note.cameraId = checkText(input.cameraId, 'cameraId', MAX_FIELD);
     if (input.room !== undefined) note.room = checkText(input.room, 'room', MAX_FIELD, true);
     if (input.activity !== undefined) note.activity = checkText(input.activity, 'activity', MAX_ACTIVITY, true);
+    if (input.visibility !== undefined && input.visibility !== 'private' && input.visibility !== 'household') throw invalid('visibility must be "private" or "household"');
+    if (input.visibility === 'private') note.visibility = 'private';
     return note;
   }
 
@@ -347,6 +375,19 @@ export class NotesLog {
     return n;
   }
 
+  /**
+   * Drops the speaker's own oldest notes until it has at most maxPerSpeaker (never `note`): one member
+   * adding notes in a loop evicts only their own, not the household's.
+   */
+  #enforceSpeakerQuota(note: Note): number {
+    const mine = [...this.#notes.values()].filter((n) => n.speaker === note.speaker && n.id !== note.id);
+    const excess = mine.length + 1 - this.#maxPerSpeaker;
+    if (excess <= 0) return 0;
+    const oldest = mine.sort((a, b) => a.at - b.at).slice(0, excess);
+    for (const n of oldest) this.#delete(n.id);
+    return oldest.length;
+  }
+
   /** Drops the oldest notes until at most maxRecords remain (never `keep`); returns how many. */
   #enforceCap(keep: string | undefined): number {
     const excess = this.#notes.size - this.#maxRecords;
@@ -388,6 +429,7 @@ function decodeNote(raw: unknown): Note | undefined {
     if (n.cameraId !== undefined) note.cameraId = checkText(n.cameraId, 'cameraId', MAX_FIELD);
     if (n.room !== undefined) note.room = checkText(n.room, 'room', MAX_FIELD, true);
     if (n.activity !== undefined) note.activity = checkText(n.activity, 'activity', 1_000_000, true);
+    if (n.visibility === 'private') note.visibility = 'private';
     return note;
   } catch {
     return undefined;

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FamiliarError } from '@familiar/contracts';
 import { cleanTempFiles, fsyncDir, removeFileDurable, storeIoError, writeFileAtomic } from './atomic.ts';
@@ -36,7 +36,9 @@ export class ThumbnailStore {
     if (store.#readOnly) return store;
     try {
       if (options.keep) {
-        await mkdir(dir, { recursive: true });
+        // Thumbnails are faces: readable by the owner only, like every other store file.
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await chmod(dir, 0o700);
         await cleanTempFiles(dir);
       } else {
         await rm(dir, { recursive: true, force: true });

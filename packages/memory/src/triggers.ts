@@ -57,6 +57,8 @@ export interface TriggerFilter {
 export interface TriggerOptions {
   /** Most active triggers; adding more fails with INPUT_INVALID (details.reason 'cap'). */
   maxTriggers?: number;
+  /** Most active triggers with one createdBy (compared case-insensitively); more fail with RATE_LIMITED. */
+  maxPerCreator?: number;
   /** Default cooldown of new triggers, ms. */
   cooldownMs?: number;
   /** Triggers neither created nor fired within this many days are deleted. */
@@ -98,6 +100,7 @@ export class TriggerStore {
   readonly report: TriggersOpenReport;
   readonly readOnly: boolean;
   readonly #max: number;
+  readonly #maxPerCreator: number;
   readonly #cooldownMs: number;
   readonly #retentionMs: number;
   readonly #check: ConceptCheck | undefined;
@@ -111,6 +114,7 @@ export class TriggerStore {
     this.file = file;
     this.readOnly = options.readOnly === true;
     this.#max = options.maxTriggers ?? DEFAULTS.triggerMaxCount;
+    this.#maxPerCreator = options.maxPerCreator ?? DEFAULTS.triggerMaxPerMember;
     this.#cooldownMs = options.cooldownMs ?? DEFAULTS.triggerCooldownSeconds * 1000;
     this.#retentionMs = (options.retentionDays ?? DEFAULTS.triggerRetentionDays) * DAY_MS;
     this.#check = options.checkConcept;
@@ -147,6 +151,13 @@ export class TriggerStore {
     this.#assertWritable();
     const trigger = this.#validate(input);
     this.#expire();
+    // The per-member quota first: one member's reminders can never fill the household's cap.
+    const creator = creatorKey(trigger.createdBy);
+    let mine = 0;
+    for (const t of this.#triggers.values()) if (creatorKey(t.createdBy) === creator) mine++;
+    if (mine >= this.#maxPerCreator) {
+      throw new FamiliarError('RATE_LIMITED', `at most ${this.#maxPerCreator} reminders per member may be active; cancel some first`, { details: { reason: 'quota', cap: this.#maxPerCreator } });
+    }
     if (this.#triggers.size >= this.#max) throw capError(`at most ${this.#max} triggers may be active; cancel some first`, this.#max);
     this.#triggers.set(trigger.id, trigger);
     try {
@@ -330,4 +341,8 @@ function decodeTriggers(payload: unknown): Trigger[] {
     if (r.lastFiredAt !== undefined) t.lastFiredAt = checkTime(r.lastFiredAt, 'lastFiredAt');
     return t;
   });
+}
+
+function creatorKey(name: string): string {
+  return name.normalize('NFKC').trim().toLowerCase();
 }

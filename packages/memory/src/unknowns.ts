@@ -46,6 +46,8 @@ export interface UnknownOptions {
   visitGapMs?: number;
   /** Expected embedding dimension; default: that of the first vector seen. */
   dim?: number;
+  /** false: gather nothing, and erase what was gathered before (at open). Default true. */
+  enabled?: boolean;
   readOnly?: boolean;
   log?: Logger;
   now?: () => number;
@@ -111,6 +113,8 @@ export class UnknownVisitors {
   readonly dir: string;
   readonly report: UnknownsOpenReport;
   readonly readOnly: boolean;
+  /** Whether unknown faces are gathered at all (memory.unknownVisitorsEnabled). */
+  readonly enabled: boolean;
   readonly #join: number;
   readonly #meanMin: number;
   readonly #viewsPerGroup: number;
@@ -132,6 +136,7 @@ export class UnknownVisitors {
   private constructor(dir: string, options: UnknownOptions) {
     this.dir = dir;
     this.readOnly = options.readOnly === true;
+    this.enabled = options.enabled !== false;
     this.#join = options.joinSimilarity ?? DEFAULTS.unknownJoinSimilarity;
     this.#meanMin = options.meanSimilarity ?? DEFAULTS.unknownMeanSimilarity;
     this.#viewsPerGroup = options.viewsPerGroup ?? DEFAULTS.unknownViewsPerGroup;
@@ -150,6 +155,14 @@ export class UnknownVisitors {
   static async open(dir: string, options: UnknownOptions = {}): Promise<UnknownVisitors> {
     const u = new UnknownVisitors(path.resolve(dir), options);
     await u.#load();
+    if (!u.enabled && !u.readOnly && u.#groups.size > 0) {
+      // Switched off: strangers' face embeddings are not kept "in case" — everything gathered goes, on disk.
+      const erased = u.#groups.size;
+      for (const id of u.#groups.keys()) u.#dirty.add(id);
+      u.#groups.clear();
+      await u.#flush();
+      u.#log('info', 'unknown visitors are switched off: erased what was gathered', { groups: erased });
+    }
     if (!u.readOnly) {
       u.#maintenance = setInterval(() => {
         u.prune().catch((err: unknown) => u.#log('error', 'unknown-visitor retention failed', { error: (err as Error).message }));
@@ -188,6 +201,7 @@ export class UnknownVisitors {
    */
   async observe(observation: UnknownObservation): Promise<UnknownAssignment> {
     this.#assertWritable();
+    if (!this.enabled) throw new FamiliarError('INPUT_INVALID', 'unknown visitors are switched off (memory.unknownVisitorsEnabled)');
     if (typeof observation !== 'object' || observation === null) throw invalid('an observation must be an object');
     const vector = Float32Array.from(this.#checkVector(observation.vector));
     const at = observation.at === undefined ? this.#now() : checkTime(observation.at, 'at');

@@ -2,7 +2,7 @@ import { FamiliarError, toFamiliarError, type Box, type ConceptKind, type Concep
 import { MqttConfig, formatZodError, type MqttCommandName } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { cameraEntities, cameraTopics, conceptEntities, conceptTopics, eventEntity, eventTopic, type EntityConfig, type EventType } from './discovery.ts';
-import { Publisher, type Incoming, type PublisherStats } from './publisher.ts';
+import { Publisher, redact, type Incoming, type PublisherStats } from './publisher.ts';
 
 /** A fired reminder (the dialogue backend's ReminderEvent has this shape). */
 export interface ReminderNotice {
@@ -70,8 +70,6 @@ interface Sighting {
 
 /** What a command topic's payload becomes: the protocol command and its type. */
 const COMMAND_TYPES: Record<MqttCommandName, string> = { ask: 'ask', reminder: 'triggers/add' };
-/** Fields of a JSON request that address the reply, not the command. */
-const REPLY_FIELDS = ['response_topic', 'correlation_id'] as const;
 /** Longest accepted MQTT request, bytes (a question or a reminder, not an image). */
 const MAX_REQUEST_BYTES = 64 * 1024;
 
@@ -139,7 +137,7 @@ export class MqttBridge {
     let entities = eventEntity(this.#ctx).length;
     for (const cam of this.#opts.cameras) entities += cameraEntities(this.#ctx, cam).length;
     for (const { entities: list } of this.#conceptEntities.values()) entities += list.length;
-    return { url: this.#cfg.url!.replace(/\/\/[^@/]*@/, '//'), ...this.#publisher.stats(), entities, commandsAnswered: this.#commandsAnswered };
+    return { url: redact(this.#cfg.url!), ...this.#publisher.stats(), entities, commandsAnswered: this.#commandsAnswered };
   }
 
   async stop(): Promise<void> {
@@ -325,26 +323,31 @@ export class MqttBridge {
    * payload's `response_topic` (with `correlation_id`), else to `<prefix>/response/<name>`.
    */
   async #command(name: MqttCommandName, msg: Incoming): Promise<void> {
-    let correlationId: unknown;
-    let replyTo = msg.responseTopic ?? `${this.#cfg.topicPrefix}/response/${name}`;
+    const fallback = `${this.#cfg.topicPrefix}/response/${name}`;
+    let replyTo = msg.responseTopic ?? fallback;
+    let correlationId: string | number | undefined;
     const reply = (body: Record<string, unknown>) => {
       this.#commandsAnswered++;
       const payload = JSON.stringify({ ...body, ...(correlationId !== undefined && { correlation_id: correlationId }) });
       this.#publisher.publish({ topic: replyTo, payload, retain: false, ...(msg.correlationData && { correlationData: msg.correlationData }) });
     };
     try {
-      const fields = this.#requestFields(name, msg.payload);
-      for (const f of REPLY_FIELDS) {
-        if (f === 'response_topic' && typeof fields[f] === 'string' && msg.responseTopic === undefined) replyTo = fields[f] as string;
-        if (f === 'correlation_id') correlationId = fields[f];
-        delete fields[f];
+      const { response_topic, correlation_id, ...fields } = this.#requestFields(name, msg.payload);
+      if (response_topic !== undefined && typeof response_topic !== 'string') throw new FamiliarError('MESSAGE_INVALID', 'response_topic must be a string');
+      if (correlation_id !== undefined && typeof correlation_id !== 'string' && typeof correlation_id !== 'number') {
+        throw new FamiliarError('MESSAGE_INVALID', 'correlation_id must be a string or a number');
       }
-      this.#checkReplyTopic(replyTo);
+      correlationId = correlation_id;
+      // The MQTT 5 property wins over the payload field.
+      if (msg.responseTopic === undefined && response_topic !== undefined) replyTo = response_topic;
+      if (!this.#replyTopicAllowed(replyTo)) {
+        throw new FamiliarError('INPUT_INVALID', `response topic "${replyTo}" is not allowed: no wildcards, nothing under ${this.#cfg.discoveryPrefix}/ or ${this.#cfg.topicPrefix}/ except ${this.#cfg.topicPrefix}/response/`);
+      }
       const result = await this.#opts.runCommand!({ ...fields, type: COMMAND_TYPES[name], id: ++this.#commandSeq });
       reply({ success: true, result });
     } catch (err) {
       const e = toFamiliarError(err);
-      if (!this.#replyTopicAllowed(replyTo)) replyTo = `${this.#cfg.topicPrefix}/response/${name}`;
+      if (!this.#replyTopicAllowed(replyTo)) replyTo = fallback;
       reply({ success: false, error: { code: e.code, message: e.code === 'INTERNAL' ? 'internal error' : e.message } });
     }
   }
@@ -373,11 +376,5 @@ export class MqttBridge {
     if (topic.length === 0 || /[#+\u0000]/.test(topic)) return false;
     if (topic.startsWith(`${this.#cfg.topicPrefix}/response/`)) return true;
     return !topic.startsWith(`${this.#cfg.topicPrefix}/`) && !topic.startsWith(`${this.#cfg.discoveryPrefix}/`) && topic !== this.#cfg.topicPrefix;
-  }
-
-  #checkReplyTopic(topic: string): void {
-    if (!this.#replyTopicAllowed(topic)) {
-      throw new FamiliarError('INPUT_INVALID', `response topic "${topic}" is not allowed: no wildcards, nothing under ${this.#cfg.discoveryPrefix}/ or ${this.#cfg.topicPrefix}/ except ${this.#cfg.topicPrefix}/response/`);
-    }
   }
 }

@@ -252,7 +252,7 @@ export class Publisher {
   }
 }
 
-/** The URL without credentials, for logs. */
-function redact(url: string): string {
+/** The URL without credentials, for logs and status. */
+export function redact(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
 }

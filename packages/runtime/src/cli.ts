@@ -12,7 +12,7 @@ import { buildCohort } from './cohort-build.ts';
 import { Runtime } from './live/runtime.ts';
 import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
-import { toWireConcept } from '@familiar/dialogue';
+import { redactCredentials, toWireConcept } from '@familiar/dialogue';
 import { MEMORY_COMMANDS } from './cli-memory.ts';
 import { Household } from './household.ts';
 import { snakeCaseKeys } from './snake-case.ts';
@@ -277,7 +277,7 @@ async function main(argv: string[]): Promise<number> {
       return failed ? 1 : 0;
     }
     case 'start':
-      return start(configFrom(values));
+      return start(configFrom(values), () => configFrom(values));
     case 'bench': {
       // FAMILIAR_BENCH_SIZE=smoke: a smaller run than --quick, for the CLI test only.
       const env = process.env.FAMILIAR_BENCH_SIZE;
@@ -295,21 +295,34 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Runs the live runtime until SIGINT/SIGTERM. Log lines are JSON on stderr; the first stdout line says where to connect. */
-async function start(config: ResolvedConfig): Promise<number> {
+/**
+ * Runs the live runtime until SIGINT/SIGTERM. Log lines are JSON on stderr (credentials redacted); the first
+ * stdout line says where to connect. SIGHUP re-reads the configuration and applies its access tokens.
+ */
+async function start(config: ResolvedConfig, reload: () => ResolvedConfig): Promise<number> {
   const log: Logger = (level, msg, fields) => {
     if (level === 'debug') return;
-    process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields })}\n`);
+    process.stderr.write(`${redactCredentials(JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields }))}\n`);
   };
   const runtime = await Runtime.start({ config, log, httpHandler: createConsoleHandler({ wsPath: config.server.path }) });
   const tokenNote = runtime.devToken ? ` (development control token, also in ${config.paths.storeDir}/dev-token: ${runtime.devToken})` : '';
   print(`familiar: listening on ${runtime.url}${tokenNote}; cameras: ${config.cameras.map((c) => `${c.id} (${c.room})`).join(', ') || 'none'}`);
-  print(`familiar: web console at http://${config.server.host}:${runtime.port}/`);
+  print(`familiar: web console at ${config.server.tls ? 'https' : 'http'}://${config.server.host}:${runtime.port}/`);
+  const onHangup = () => {
+    try {
+      runtime.reloadTokens(reload().server.tokens);
+    } catch (err) {
+      const e = toFamiliarError(err);
+      log('error', 'access tokens not reloaded; the previous ones stay in force', { code: e.code, error: e.message });
+    }
+  };
+  process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.off('SIGHUP', onHangup);
   log('info', 'shutting down');
   await runtime.stop();
   return 0;
@@ -341,7 +354,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? usageError(err.message) : toFamiliarError(err);
-    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.stderr.write(`error ${e.code}: ${redactCredentials(e.message)}\n`);
     process.exitCode = e.code === 'INPUT_INVALID' || e.code === 'CONFIG_INVALID' ? 2 : 1;
   },
 );

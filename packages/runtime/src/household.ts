@@ -1,6 +1,6 @@
-import { FamiliarError, type Box, type ConceptSummary, type MentionRecallInfo, type Note, type Preferences, type Sighting, type SightingInfo, type TriggerInfo, type TriggerRequest, type UnknownSummary } from '@familiar/contracts';
+import { FamiliarError, type Box, type ConceptSummary, type MentionRecallInfo, type Note, type NoteReaderInfo, type Preferences, type Sighting, type SightingInfo, type TriggerInfo, type TriggerRequest, type UnknownSummary } from '@familiar/contracts';
 import { mentionedIds, parseTriggerRequest } from '@familiar/language';
-import type { Memory, Trigger } from '@familiar/memory';
+import { noteReaderOf, type Memory, type NoteReader, type Trigger } from '@familiar/memory';
 import type { FamiliarCore } from './core.ts';
 
 /**
@@ -69,22 +69,28 @@ export class Household {
     return this.memory.sightings.recent(query).map((s) => this.#sightingInfo(s));
   }
 
-  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string }): Promise<Note> {
+  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<Note> {
     const concepts = this.core.store.list();
     const conceptIds = note.conceptIds ?? mentionedIds(note.text, concepts);
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
     // Memory keys people by concept id (sightings find the speaker by it): a member's name becomes their person's id.
     const key = note.speaker?.normalize('NFKC').trim().toLowerCase();
     const speaker = concepts.find((c) => c.id === note.speaker) ?? concepts.find((c) => c.kind === 'person' && c.name.normalize('NFKC').trim().toLowerCase() === key);
-    return this.memory.notes.add({ conceptIds, speaker: speaker?.id ?? note.speaker, text: note.text, ...(note.cameraId && { cameraId: note.cameraId }) });
+    return this.memory.notes.add({
+      conceptIds,
+      speaker: speaker?.id ?? note.speaker,
+      text: note.text,
+      ...(note.cameraId && { cameraId: note.cameraId }),
+      ...(note.visibility && { visibility: note.visibility }),
+    });
   }
 
-  notes(conceptId: string, limit: number): Note[] {
-    return this.memory.notes.forConcept(this.core.resolve(conceptId).id, limit);
+  notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Note[] {
+    return this.memory.notes.forConcept(this.core.resolve(conceptId).id, limit, this.#noteReader(reader));
   }
 
-  lastMention(conceptId: string): MentionRecallInfo | null {
-    const recall = this.memory.notes.lastMention(this.core.resolve(conceptId).id, this.memory.sightings);
+  lastMention(conceptId: string, reader?: NoteReaderInfo): MentionRecallInfo | null {
+    const recall = this.memory.notes.lastMention(this.core.resolve(conceptId).id, this.memory.sightings, this.#noteReader(reader));
     if (!recall) return null;
     const v = recall.speakerVisit;
     return {
@@ -93,6 +99,10 @@ export class Household {
       inView: [...new Set(recall.inView.map((s) => this.#name(s.conceptId)).filter((n): n is string => n !== null))],
       ...(recall.activity !== undefined && { activity: recall.activity }),
     };
+  }
+
+  #noteReader(reader: NoteReaderInfo | undefined): NoteReader | undefined {
+    return reader && noteReaderOf(reader.member, this.core.store.list());
   }
 
   #triggerInfo(t: Trigger): TriggerInfo {

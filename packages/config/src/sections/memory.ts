@@ -27,6 +27,13 @@ export const MemoryConfig = z
       .describe('How often the position and last-seen time of an ongoing sighting are written to disk, in milliseconds (a crash loses at most this much of it).'),
     noteRetentionDays: z.number().positive().default(365).describe('Notes (what users said about concepts) older than this are deleted.'),
     noteMaxRecords: z.number().int().min(10).max(1_000_000).default(10_000).describe('Most notes kept; the oldest are dropped first.'),
+    noteMaxPerMember: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(1000)
+      .describe("Most notes one speaker (a token's member; tokens without one count together) keeps; past it that speaker's own oldest note is dropped, never another member's."),
     noteMaxLength: z.number().int().min(10).max(100_000).default(2000).describe('Longest note text accepted, in characters.'),
     mentionWindowSeconds: z
       .number()
@@ -35,6 +42,13 @@ export const MemoryConfig = z
       .default(60)
       .describe('When recalling a mention, visits within this many seconds of it count as "in view at the time".'),
     triggerMaxCount: z.number().int().min(1).max(100_000).default(500).describe('Most active triggers (reminders); adding more fails with INPUT_INVALID (details.reason "cap").'),
+    triggerMaxPerMember: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(50)
+      .describe('Most active reminders created for one member (or one token without a member); more fail with RATE_LIMITED, so one member cannot fill triggerMaxCount for everyone.'),
     triggerCooldownSeconds: z
       .number()
       .min(0)
@@ -62,6 +76,10 @@ export const MemoryConfig = z
       ),
     unknownViewsPerGroup: z.number().int().min(1).max(64).default(8).describe('Most face views kept per unknown identity (the most diverse ones).'),
     unknownMaxGroups: z.number().int().min(1).max(100_000).default(200).describe('Most unknown identities kept; the least recently seen is dropped first.'),
+    unknownVisitorsEnabled: z
+      .boolean()
+      .default(true)
+      .describe("Group unrecognised faces into provisional unknown visitors (their face embeddings are kept up to unknownRetentionDays). false: nothing is gathered, and what was gathered is erased at the next start."),
     unknownRetentionDays: z.number().positive().default(30).describe('Unknown identities not seen for this many days are deleted.'),
     unknownVisitGapSeconds: z
       .number()

@@ -35,9 +35,68 @@ export const ServerConfig = z
       .default([])
       .describe('Access tokens and their roles. Empty = nobody can authenticate (the server still starts).'),
     authTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A connection that has not authenticated this long after connecting is closed.'),
-    maxAuthFailures: z.number().int().min(1).max(1000).default(5).describe('Failed authentications allowed per remote address within authFailureWindowMs; beyond that every attempt is refused until the window passes.'),
+    maxAuthFailures: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(5)
+      .describe(
+        'Failed authentications per remote address within authFailureWindowMs answered at once; beyond that each attempt from the address is answered only after a back-off (a wrong token refused, the right one still accepted), so guessing slows down but the owner is never locked out.',
+      ),
     authFailureWindowMs: z.number().int().min(1000).max(86_400_000).default(60_000).describe('Window of the failed-authentication limit.'),
-    maxClients: z.number().int().min(1).max(10_000).default(64).describe('Most simultaneous WebSocket connections; more are refused at the upgrade with HTTP 503.'),
+    authBackoffMaxMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(4000)
+      .describe('Longest back-off before an attempt from an address over maxAuthFailures is answered (it doubles from 250 ms with each further failure).'),
+    maxClients: z.number().int().min(1).max(10_000).default(64).describe('Most simultaneous authenticated WebSocket connections; more are refused at the upgrade with HTTP 503.'),
+    maxUnauthenticated: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(32)
+      .describe('Most connections that have not authenticated yet, in all (they do not take the slots of maxClients); at the cap the oldest of the address holding the most is closed to make room.'),
+    maxUnauthenticatedPerAddress: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(8)
+      .describe('Most connections one remote address may have open before authenticating; more are refused at the upgrade with HTTP 503.'),
+    maxHttpConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(64)
+      .describe('Most plain HTTP connections (the web console, never upgraded) open at once; more are closed at once.'),
+    allowedOrigins: z
+      .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin is scheme://host[:port] without a path'))
+      .max(64)
+      .default([])
+      .describe(
+        'Web origins besides the server\'s own (same host and port) allowed to open a WebSocket, e.g. "https://ha.local:8123". A browser page from any other origin is refused at the upgrade with HTTP 403.',
+      ),
+    allowMissingOrigin: z
+      .boolean()
+      .default(true)
+      .describe('Accept upgrades without an Origin header (native clients, scripts; browsers always send one). false: only browsers from allowed origins.'),
+    blockedAddresses: z
+      .array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'an IP address or a CIDR range such as 192.168.1.0/24'))
+      .max(1024)
+      .default([])
+      .describe('Remote addresses or CIDR ranges refused at the upgrade (HTTP 403) and on plain HTTP.'),
+    maxJsonElements: z
+      .number()
+      .int()
+      .min(64)
+      .max(1_000_000)
+      .default(4096)
+      .describe('Most JSON values (counted from brackets and commas before parsing) in one client message; a larger message is refused unparsed with MESSAGE_TOO_LARGE.'),
     maxMessageBytes: z
       .number()
       .int()
@@ -60,6 +119,15 @@ export const ServerConfig = z
       .default(4 * 1024 * 1024)
       .describe('Outgoing bytes a connection may have queued; a client that reads slower is dropped (CLIENT_TOO_SLOW) instead of buffering without bound.'),
     maxQuestionChars: z.number().int().min(16).max(10_000).default(1000).describe('Longest question accepted by ask.'),
+    tls: z
+      .object({
+        cert: z.string().min(1).describe('PEM certificate chain file (relative paths from the working directory).'),
+        key: z.string().min(1).describe('PEM private key file.'),
+      })
+      .strict()
+      .nullable()
+      .default(null)
+      .describe('Serve wss:// and https:// (the console too) with this certificate; null = plain ws:// and http:// (fine on loopback, not on a LAN).'),
     conversationMaxTurns: z.number().int().min(0).max(100).default(8).describe('Earlier turns (question + answer) kept per conversation and sent to the LVLM with a follow-up; 0 = no history.'),
     conversationMaxBytes: z.number().int().min(0).max(1_000_000).default(8_000).describe('Bytes of earlier turns kept per conversation (the oldest turns dropped first).'),
     conversationIdleMs: z.number().int().min(1_000).max(7 * 86_400_000).default(30 * 60_000).describe('A conversation not continued for this long is forgotten; its id then starts a new one.'),

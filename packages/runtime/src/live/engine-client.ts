@@ -7,6 +7,29 @@ import type { EngineApi } from './engine.ts';
 /** The engine methods callable across the thread boundary: every method of {@link EngineApi}, no hand-kept list. */
 export type EngineMethod = keyof EngineApi;
 
+/**
+ * Methods that only read or write the household memory (no model runs): they take the worker's quick lane,
+ * ahead of frames, enrolments and image recognition, so "remember this" never waits behind a camera backlog.
+ */
+export const QUICK_METHODS: ReadonlySet<EngineMethod> = new Set<EngineMethod>([
+  'list',
+  'stats',
+  'lastSeenAll',
+  'sightings',
+  'addNote',
+  'notes',
+  'lastMention',
+  'addTrigger',
+  'triggers',
+  'cancelTrigger',
+  'preferences',
+  'setPreferences',
+  'mergePreferences',
+  'unknowns',
+  'dismissUnknown',
+  'thumbnail',
+]);
+
 type Args<M extends EngineMethod> = Parameters<EngineApi[M]>;
 type Value<M extends EngineMethod> = Awaited<ReturnType<EngineApi[M]>>;
 
@@ -41,7 +64,13 @@ interface Pending {
 }
 
 const WORKER_URL = new URL('./engine-worker.mjs', import.meta.url);
+/**
+ * Requests waiting per lane: model work (frames, enrolments, image recognition: large arguments, slow), and
+ * memory commands (small, quick; room for every connection's command burst), so a frame backlog never refuses
+ * a memory command.
+ */
 const MAX_PENDING = 256;
+const MAX_PENDING_QUICK = 2048;
 
 /**
  * The engine in a worker thread, so model runs and matching never block the event loop that serves clients.
@@ -53,7 +82,8 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
   readonly #log: Logger;
   #worker!: Worker;
   #nextId = 1;
-  #pending = new Map<number, Pending>();
+  #pending = new Map<number, Pending & { quick: boolean }>();
+  #pendingQuick = 0;
   #closing = false;
   #restarts = 0;
   /** The worker has exited and no new one is starting: calls fail fast instead of waiting on a dead thread. */
@@ -119,6 +149,7 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
           const p = this.#pending.get(msg.id);
           if (!p) return;
           this.#pending.delete(msg.id);
+          if (p.quick) this.#pendingQuick--;
           if (msg.ok) p.resolve(msg.value);
           else p.reject(FamiliarError.fromJSON(msg.error));
         }
@@ -131,6 +162,7 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
         const failure = new FamiliarError('INTERNAL', `engine worker exited with code ${code}`);
         for (const p of this.#pending.values()) p.reject(failure);
         this.#pending.clear();
+        this.#pendingQuick = 0;
         if (!ready) {
           reject(failure);
           return;
@@ -160,10 +192,13 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
   call<M extends EngineMethod>(method: M, ...args: Args<M>): Promise<Value<M>> {
     if (this.#closing) return Promise.reject(new FamiliarError('CANCELLED', 'the engine is shutting down'));
     if (this.#down) return Promise.reject(new FamiliarError('ENGINE_UNAVAILABLE', 'the recognition engine is restarting after a failure'));
-    if (this.#pending.size >= MAX_PENDING) return Promise.reject(new FamiliarError('RATE_LIMITED', 'the engine has too many requests waiting'));
+    const quick = QUICK_METHODS.has(method);
+    const waiting = quick ? this.#pendingQuick : this.#pending.size - this.#pendingQuick;
+    if (waiting >= (quick ? MAX_PENDING_QUICK : MAX_PENDING)) return Promise.reject(new FamiliarError('RATE_LIMITED', 'the engine has too many requests waiting'));
     const id = this.#nextId++;
+    if (quick) this.#pendingQuick++;
     return new Promise<Value<M>>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, quick });
       this.#worker.postMessage({ id, method, args } satisfies EngineRequest);
     });
   }

@@ -153,7 +153,7 @@ export class Engine extends Household {
     const reminders = await this.#remember(update.events, update.tracks);
     // The grouping is decided synchronously inside observe(); its disk write is left to run beside the next frames,
     // where writes coalesce (awaiting it here cost a durable rewrite per unknown face per frame). Memory.close waits for it.
-    for (const f of unknownFaces) void this.#safely(() => this.memory.unknowns.observe({ vector: f.vector, at: frame.capturedAt, cameraId: frame.cameraId }));
+    if (this.memory.unknowns.enabled) for (const f of unknownFaces) void this.#safely(() => this.memory.unknowns.observe({ vector: f.vector, at: frame.capturedAt, cameraId: frame.cameraId }));
     const timings: StageTimings = { ...rec.timings, tracking: t2 - t1, memory: performance.now() - t2 };
     const totalMs = performance.now() - t0;
     this.#stats.frames++;

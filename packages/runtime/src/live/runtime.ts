@@ -113,6 +113,12 @@ export class Runtime {
     return this.#server?.port ?? null;
   }
 
+  /** Applies new access tokens to the running server (see DialogueServer.reloadTokens); the dev token stays when none are configured. */
+  reloadTokens(tokens: readonly AccessTokenConfig[]): void {
+    if (!this.#server) return;
+    this.#server.reloadTokens(tokens.length === 0 && this.#devToken ? [{ name: 'dev', role: 'control', token: this.#devToken }] : tokens);
+  }
+
   /** The generated development token, when no token was configured. */
   get devToken(): string | null {
     return this.#devToken;

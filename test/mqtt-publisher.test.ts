@@ -1,6 +1,7 @@
 /**
- * The bridge's outgoing queue against a real mosquitto that hangs (SIGSTOP): the pipeline's calls into the bridge
- * stay cheap, the queue stays bounded, drops are counted, and the latest state arrives once the broker is back.
+ * The bridge's connection against real mosquitto brokers: its outgoing queue while the broker hangs (SIGSTOP) —
+ * the pipeline's calls stay cheap, the queue bounded, drops counted, the latest state arrives once the broker is
+ * back —, the command topics it listens on, and credentials and TLS.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FamiliarError, type ConceptSummary, type SceneEvent } from '@familiar/contracts';
 import { MqttBridge, type BridgeHost } from '@familiar/mqtt';
 import { waitUntil } from './support/familiar-process.ts';
-import { Mosquitto, MOSQUITTO_MISSING, MqttWatch, publish } from './support/mosquitto.ts';
+import { makeCertificates, makePasswordFile, Mosquitto, MOSQUITTO_MISSING, MqttWatch, publish, TLS_MISSING } from './support/mosquitto.ts';
 
 /** The few things the bridge reads of Familiar, driven by the test instead of a camera. */
 class DrivenHost implements BridgeHost {
@@ -125,6 +126,50 @@ describe.skipIf(MOSQUITTO_MISSING !== null)(`MqttBridge with a hung broker${MOSQ
     } finally {
       await watch.stop();
       await only.stop();
+    }
+  });
+});
+
+describe.skipIf(TLS_MISSING !== null)(`MqttBridge credentials and TLS${TLS_MISSING ? ` — skipped: ${TLS_MISSING}` : ''}`, () => {
+  let tmp: string;
+  let broker: Mosquitto;
+  let caFile: string;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'familiar-mqtts-'));
+    const certs = await makeCertificates(tmp);
+    caFile = certs.caFile;
+    broker = await Mosquitto.start(tmp, { tls: certs, passwordFile: await makePasswordFile(tmp, 'familiar', 'correct horse') });
+  }, 60_000);
+
+  afterAll(async () => {
+    await broker?.down();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  const open = (config: Record<string, unknown>, env: NodeJS.ProcessEnv) =>
+    new MqttBridge({ config: { url: broker.tlsUrl, reconnectMinMs: 200, reconnectMaxMs: 500, ...config }, env, host: new DrivenHost(), cameras: [], onConceptsChanged: () => () => {} });
+
+  it('connects over mqtts:// with the broker CA from tls.caFile and the credentials from the environment', async () => {
+    const bridge = open({ tls: { caFile }, usernameEnv: 'TEST_MQTT_USER', passwordEnv: 'TEST_MQTT_PASS' }, { TEST_MQTT_USER: 'familiar', TEST_MQTT_PASS: 'correct horse' });
+    try {
+      await waitUntil(() => bridge.status().state === 'connected' && bridge.status().published > 0, 15_000, 'a TLS connection', () => JSON.stringify(bridge.status()));
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it('stays disconnected, saying why, with a wrong password or an unknown CA', async () => {
+    const wrongPassword = open({ tls: { caFile } }, { FAMILIAR_MQTT_USERNAME: 'familiar', FAMILIAR_MQTT_PASSWORD: 'wrong' });
+    const unknownCa = open({ clientId: 'familiar-2' }, { FAMILIAR_MQTT_USERNAME: 'familiar', FAMILIAR_MQTT_PASSWORD: 'correct horse' });
+    try {
+      await waitUntil(() => /not authori[sz]ed|bad user name or password/i.test(wrongPassword.status().lastError ?? ''), 15_000, 'the refusal', () => JSON.stringify(wrongPassword.status()));
+      await waitUntil(() => /certificate/i.test(unknownCa.status().lastError ?? ''), 15_000, 'the certificate error', () => JSON.stringify(unknownCa.status()));
+      expect(wrongPassword.status().state).not.toBe('connected');
+      expect(unknownCa.status().state).not.toBe('connected');
+    } finally {
+      await wrongPassword.stop();
+      await unknownCa.stop();
     }
   });
 });
