@@ -11,6 +11,7 @@ import type { AskResult, TriggersListResult } from '@familiar/contracts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { FakeLvlmServer } from './support/fake-lvlm.ts';
 import { ANNA_PHOTO, BILLY_PHOTO, MEMBER_TOKENS } from './support/members.ts';
+import { ReminderInboxFile } from '@familiar/runtime';
 import { StaticBackend } from './support/static-backend.ts';
 import { ok, TestClients } from './support/ws-client.ts';
 
@@ -100,7 +101,7 @@ describe('fired reminders waiting for their member', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'familiar-inbox-'));
     const file = path.join(dir, 'reminder-inbox.json');
     const backend = await StaticBackend.create();
-    let x = await startHarness({ chatModel: null, backend, server: { tokens: MEMBER_TOKENS }, reminderInboxFile: file });
+    let x = await startHarness({ chatModel: null, backend, server: { tokens: MEMBER_TOKENS }, reminderInbox: new ReminderInboxFile(file) });
     try {
       const tom = await clients.connect(x.url, VIEWER_TOKEN);
       ok(await tom.request<AskResult>({ type: 'ask', question: 'If Anna shows up, remind me to call the doctor' }));
@@ -113,7 +114,7 @@ describe('fired reminders waiting for their member', () => {
       await x.close();
 
       // A new server over the same store: Tom's next answer still opens with both reminders, once.
-      x = await startHarness({ chatModel: null, backend, server: { tokens: MEMBER_TOKENS }, reminderInboxFile: file });
+      x = await startHarness({ chatModel: null, backend, server: { tokens: MEMBER_TOKENS }, reminderInbox: new ReminderInboxFile(file) });
       const again = await clients.connect(x.url, VIEWER_TOKEN);
       const control = await clients.connect(x.url, CONTROL_TOKEN);
       ok(await control.request({ type: 'concepts/forget', concept_id: backend.byName('Billy').id }));

@@ -26,7 +26,7 @@ export interface HarnessOptions {
   backend?: StaticBackend;
   env?: NodeJS.ProcessEnv;
   httpHandler?: DialogueServerOptions['httpHandler'];
-  reminderInboxFile?: string;
+  reminderInbox?: DialogueServerOptions['reminderInbox'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -43,7 +43,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.imageLimits ? { imageLimits: options.imageLimits } : {}),
     ...(options.env ? { env: options.env } : {}),
     ...(options.httpHandler ? { httpHandler: options.httpHandler } : {}),
-    ...(options.reminderInboxFile ? { reminderInboxFile: options.reminderInboxFile } : {}),
+    ...(options.reminderInbox ? { reminderInbox: options.reminderInbox } : {}),
   });
   return { server, backend, url: server.url, close: () => server.close() };
 }

@@ -1,4 +1,4 @@
-import { FamiliarError, toFamiliarError, type ToolUse, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Match, type RgbImage, type WireLastSeen } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type NoteReaderInfo, type ReminderEvent, type RgbImage, type ToolUse, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
 import { understand, type Messages, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend } from './backend.ts';
@@ -19,7 +19,6 @@ import { HouseAnswers } from './house.ts';
 import type { Principal } from './auth.ts';
 import type { ChatAnswer, ChatMessage, ChatModel } from './lvlm.ts';
 import { runToolCall, toolSpecs, type ToolEnv } from './tools.ts';
-import type { NoteReaderInfo, ReminderEvent } from './memory-backend.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
 import { buildAnswerMessages, buildCaptionMessages, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
 import { memberKey, personNamed, preferencesVisibleTo, type ReminderInbox } from './reminders.ts';
@@ -36,7 +35,7 @@ export interface AskerOptions {
   /** Fired reminders waiting for their creator's next answer; none are delivered without it. */
   reminders?: ReminderInbox;
   /** Trouble that does not fail an answer (a note not stored, an LVLM that failed) is reported here. */
-  log?: (entry: { level: 'warn'; msg: string; code: string; error: string }) => void;
+  log?: Logger;
   /** The built-in sentences (default English). */
   messages?: Messages;
   /** Per-conversation history (default: 8 turns, 8000 bytes, 30 minutes idle, 1000 conversations). */
@@ -269,7 +268,7 @@ export class Asker {
         const status = e.details?.status;
         if (round === 0 && cfg.mode === 'auto' && e.code === 'LVLM_UNAVAILABLE' && (status === 400 || status === 404 || status === 422)) {
           this.toolsSupported = false;
-          this.options.log?.({ level: 'warn', msg: 'the LVLM server refused a request with tools; answering without them from now on (lvlm.tools: auto)', code: e.code, error: e.message });
+          this.options.log?.('warn', 'the LVLM server refused a request with tools; answering without them from now on (lvlm.tools: auto)', { code: e.code, error: e.message });
           return { text: (await lvlm.chat(messages, { signal, onDelta: stream.onDelta })).text, toolsUsed: [] };
         }
         throw e;
@@ -297,7 +296,7 @@ export class Asker {
         // Every call needs an answer in the conversation; past the per-round cap it is a refusal.
         const r = i < MAX_CALLS_PER_ROUND ? await runToolCall(call, env, limits) : { use: { name: call.name, ok: false, error: 'too_many_calls' }, content: JSON.stringify({ error: 'too_many_calls', message: `at most ${MAX_CALLS_PER_ROUND} calls per round` }) };
         used.push(r.use);
-        if (!r.use.ok) this.options.log?.({ level: 'warn', msg: 'LVLM tool call refused', code: r.use.error ?? 'unknown', error: `${call.name}: ${r.content.slice(0, 200)}` });
+        if (!r.use.ok) this.options.log?.('warn', 'LVLM tool call refused', { code: r.use.error ?? 'unknown', error: `${call.name}: ${r.content.slice(0, 200)}` });
         convo.push({ role: 'tool', tool_call_id: call.id, content: r.content });
       }
       if (views.length > 0) convo.push({ role: 'user', content: [...views.map((url) => ({ type: 'image_url' as const, image_url: { url } })), { type: 'text' as const, text: 'The camera view you asked for (recognised entities boxed and named).' }] });
@@ -463,7 +462,7 @@ export class Asker {
     } catch (err) {
       const e = toFamiliarError(err);
       if (e.code === 'CANCELLED' || signal?.aborted) throw new FamiliarError('CANCELLED', 'the question was cancelled', { cause: err });
-      this.options.log?.({ level: 'warn', msg: ctx.streamed() ? 'LVLM failed mid-answer' : 'LVLM failed; the built-in responder answers', code: e.code, error: e.message });
+      this.options.log?.('warn', ctx.streamed() ? 'LVLM failed mid-answer' : 'LVLM failed; the built-in responder answers', { code: e.code, error: e.message });
       if (!ctx.streamed() && (e.code === 'LVLM_UNAVAILABLE' || e.code === 'LVLM_TIMEOUT' || e.code === 'LVLM_BAD_RESPONSE')) return grounded('lvlm-failed', e);
       throw e;
     }
@@ -508,7 +507,7 @@ export class Asker {
     } catch (err) {
       const e = toFamiliarError(err);
       if (e.code === 'INTERNAL') throw e;
-      this.options.log?.({ level: 'warn', msg: 'statement not stored as a note', code: e.code, error: e.message });
+      this.options.log?.('warn', 'statement not stored as a note', { code: e.code, error: e.message });
       return this.memoryAnswer(ctx, this.m.t('note.failed', { reason: sanitiseText(e.message, PROMPT_LIMITS.note) }), {});
     }
   }

@@ -1,7 +1,6 @@
-import type { ReminderFiredEvent, WireMentionRecall, WireNote, WirePreferences, WireSighting, WireTrigger, WireUnknown } from '@familiar/contracts';
+import type { MentionRecallInfo, Note, Preferences, ReminderEvent, ReminderFiredEvent, SightingInfo, TriggerInfo, UnknownSummary, WireMentionRecall, WireNote, WirePreferences, WireSighting, WireTrigger, WireUnknown } from '@familiar/contracts';
 import type { Messages } from '@familiar/language';
 import { ENGLISH, reminderSentence, timeAgo } from './grounded.ts';
-import type { MentionRecallInfo, NoteInfo, PreferencesInfo, ReminderEvent, SightingInfo, TriggerInfo, UnknownInfo } from './memory-backend.ts';
 
 /** Memory records (camelCase) → the protocol's snake_case payloads. */
 
@@ -21,7 +20,7 @@ export function toWireSighting(s: SightingInfo): WireSighting {
   };
 }
 
-export function toWireNote(n: NoteInfo): WireNote {
+export function toWireNote(n: Note): WireNote {
   return {
     id: n.id,
     concept_ids: [...n.conceptIds],
@@ -58,8 +57,8 @@ export function toWireTrigger(t: TriggerInfo): WireTrigger {
   };
 }
 
-export function toWirePreferences(p: PreferencesInfo): WirePreferences {
-  const item = (a: PreferencesInfo['likes'][number]) => ({ text: a.text, source: a.source, at: a.at });
+export function toWirePreferences(p: Preferences): WirePreferences {
+  const item = (a: Preferences['likes'][number]) => ({ text: a.text, source: a.source, at: a.at });
   return { concept_id: p.conceptId, likes: p.likes.map(item), dislikes: p.dislikes.map(item) };
 }
 
@@ -68,7 +67,7 @@ function times(n: number, m: Messages): string {
 }
 
 /** With its summary: "unknown-3, seen 4 times this week" (or, when not this week, how often and how long ago). */
-export function toWireUnknown(u: UnknownInfo, now: number, m: Messages = ENGLISH): WireUnknown {
+export function toWireUnknown(u: UnknownSummary, now: number, m: Messages = ENGLISH): WireUnknown {
   const summary =
     u.visitsLast7Days > 0
       ? m.t('unknown.thisWeek', { id: u.id, times: times(u.visitsLast7Days, m) })

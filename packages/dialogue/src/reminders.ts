@@ -1,7 +1,5 @@
-import type { ConceptSummary } from '@familiar/contracts';
+import type { ConceptSummary, NoteReaderInfo, ReminderEvent } from '@familiar/contracts';
 import { mentionsAny } from '@familiar/language';
-import { quarantineFile, readVerified, writeVerified } from '@familiar/memory';
-import type { NoteReaderInfo, ReminderEvent } from './memory-backend.ts';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
 export function memberKey(name: string): string {
@@ -124,62 +122,12 @@ export class ReminderInbox {
   }
 }
 
-const INBOX_SPEC = { format: 'familiar.reminder-inbox', version: 1 };
-
-function isReminderEvent(v: unknown): v is ReminderEvent {
-  const r = v as ReminderEvent;
-  return (
-    typeof r === 'object' && r !== null &&
-    ['triggerId', 'conceptId', 'name', 'message', 'cameraId', 'room', 'createdBy'].every((k) => typeof (r as unknown as Record<string, unknown>)[k] === 'string') &&
-    Number.isFinite(r.at)
-  );
-}
-
 /**
- * The waiting reminders on disk (checksummed, replaced atomically), so reminders that fired but were not yet
- * delivered with their member's next answer survive a restart. Writes run one at a time, the latest state
- * winning; a file that does not verify is quarantined and starts empty.
+ * Where waiting reminders are kept across restarts (the runtime stores them in a checksummed file next to the
+ * rest of memory). `save` may coalesce writes; `flush` resolves once everything requested is stored.
  */
-export class ReminderInboxFile {
-  private latest: ReminderEvent[] | null = null;
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(
-    readonly file: string,
-    private readonly log: (msg: string, error: unknown) => void = () => {},
-  ) {}
-
-  async load(): Promise<ReminderEvent[]> {
-    try {
-      const payload = await readVerified(this.file, INBOX_SPEC);
-      return Array.isArray(payload) ? payload.filter(isReminderEvent) : [];
-    } catch (err) {
-      const corrupt = (err as { code?: string }).code === 'STORE_CORRUPT';
-      this.log(corrupt ? 'reminder inbox corrupt; quarantined, starting empty' : 'reminder inbox unreadable; starting empty', err);
-      if (corrupt) await quarantineFile(this.file).catch(() => undefined);
-      return [];
-    }
-  }
-
-  /** Stores `all` (coalesced: while a write runs, only the newest state is kept for the next). */
-  save(all: ReminderEvent[]): void {
-    const first = this.latest === null;
-    this.latest = all;
-    if (!first) return;
-    this.writing = this.writing.then(async () => {
-      const state = this.latest!;
-      this.latest = null;
-      try {
-        await writeVerified(this.file, INBOX_SPEC, state);
-      } catch (err) {
-        this.log('reminder inbox not saved', err);
-      }
-    });
-  }
-
-  /** Resolves once every requested write is on disk. */
-  async flush(): Promise<void> {
-    while (this.latest !== null) await this.writing;
-    await this.writing;
-  }
+export interface ReminderInboxStore {
+  load(): Promise<ReminderEvent[]>;
+  save(all: ReminderEvent[]): void;
+  flush(): Promise<void>;
 }

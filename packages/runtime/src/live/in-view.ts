@@ -1,4 +1,4 @@
-import type { Box, Match, SceneTrack } from '@familiar/contracts';
+import { scaleBox, type Match, type SceneTrack } from '@familiar/contracts';
 
 /**
  * The one notion of "who is in view": the tracker's confirmed tracks with their voted identities — what scene
@@ -29,7 +29,6 @@ export function snapshotEntities(frame: InViewFrame): SceneTrack[] {
  * view pixel); the frame's match of the same concept supplies the similarity figures.
  */
 export function viewMatches(frame: InViewFrame, scale = 1): Match[] {
-  const down = (b: Box): Box => ({ xmin: b.xmin / scale, ymin: b.ymin / scale, xmax: b.xmax / scale, ymax: b.ymax / scale });
   return snapshotEntities(frame)
     .filter((t) => t.conceptId !== null)
     .map((t) => {
@@ -38,7 +37,7 @@ export function viewMatches(frame: InViewFrame, scale = 1): Match[] {
         conceptId: t.conceptId!,
         name: t.name ?? same?.name ?? '',
         kind: t.kind,
-        box: down(t.box),
+        box: scaleBox(t.box, 1 / scale),
         similarity: same?.similarity ?? 0,
         threshold: same?.threshold ?? 0,
         confidence: t.confidence,
