@@ -4,8 +4,9 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '@familiar/config';
-import type { EncodedFrame, FrameSource, SourceState, SourceStatus } from '@familiar/camera';
+import type { FrameSource, SourceState, SourceStatus } from '@familiar/camera';
 import { findTool } from '@familiar/camera';
+import type { EncodedFrame } from '@familiar/contracts';
 
 export const DATA = path.resolve(REPO_ROOT, '../shared/data');
 export const HAVE_FFMPEG = findTool('ffmpeg') !== null;

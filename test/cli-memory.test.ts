@@ -55,14 +55,16 @@ afterAll(async () => {
 
 describe('familiar memory commands', () => {
   it('says where and when each concept was last seen, and what was said about it', async () => {
-    const seen = json<{ concept: string; sighting: { room: string; cameraId: string } | null }[]>(await familiar('last-seen', '--json'));
-    expect(seen).toEqual([expect.objectContaining({ concept: 'Madonna', sighting: expect.objectContaining({ room: 'living room', cameraId: 'living' }) })]);
+    // --json prints what the WebSocket's memory/last_seen answers: snake_case.
+    const seen = json<{ name: string; sighting: { room: string; camera_id: string } | null }[]>(await familiar('last-seen', '--json'));
+    expect(seen).toEqual([expect.objectContaining({ name: 'Madonna', sighting: expect.objectContaining({ room: 'living room', camera_id: 'living' }), answer: expect.stringMatching(/living room/) })]);
     const text = await familiar('last-seen', 'madonna');
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/Madonna.*living room/);
 
-    const notes = json<{ notes: { text: string; speaker: string }[] }>(await familiar('notes', 'Madonna', '--json'));
-    expect(notes.notes).toEqual([expect.objectContaining({ text: "Madonna's birthday is on Sunday", speaker: 'Tom' })]);
+    const notes = json<{ notes: { text: string; speaker: string; concept_ids: string[] }[]; last_mention: unknown }>(await familiar('notes', 'Madonna', '--json'));
+    expect(notes.notes).toEqual([expect.objectContaining({ text: "Madonna's birthday is on Sunday", speaker: 'Tom', concept_ids: [expect.any(String)] })]);
+    expect(notes).toHaveProperty('last_mention');
     expect(json<{ likes: unknown[]; dislikes: unknown[] }>(await familiar('preferences', 'Madonna', '--json'))).toMatchObject({ likes: [], dislikes: [] });
 
     const missing = await familiar('last-seen', 'Nobody');
@@ -74,8 +76,8 @@ describe('familiar memory commands', () => {
     const set = await familiar('remind', 'if Madonna shows up, remind me to call the doctor', '--by', 'Tom');
     expect(set.code).toBe(0);
     expect(set.stdout).toMatch(/Madonna/);
-    const list = json<{ id: string; name: string; message: string; createdBy: string; once: boolean }[]>(await familiar('triggers', '--json'));
-    expect(list).toEqual([expect.objectContaining({ name: 'Madonna', createdBy: 'Tom', once: true, message: expect.stringMatching(/call the doctor/i) })]);
+    const list = json<{ id: string; name: string; message: string; created_by: string; once: boolean }[]>(await familiar('triggers', '--json'));
+    expect(list).toEqual([expect.objectContaining({ name: 'Madonna', created_by: 'Tom', once: true, message: expect.stringMatching(/call the doctor/i) })]);
     const bad = await familiar('remind', 'the weather is nice');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/INPUT_INVALID/);
@@ -84,11 +86,11 @@ describe('familiar memory commands', () => {
   });
 
   it('lists the unknown visitor and enrols it under a name', async () => {
-    const unknowns = json<{ id: string; visits: number; viewCount: number }[]>(await familiar('unknowns', '--json'));
+    const unknowns = json<{ id: string; visits: number; view_count: number }[]>(await familiar('unknowns', '--json'));
     expect(unknowns).toHaveLength(1);
-    expect(unknowns[0]!.viewCount).toBeGreaterThan(0);
-    const named = json<{ name: string; kind: string }>(await familiar('unknowns', 'name', unknowns[0]!.id, '--name', 'Jerry', '--json'));
-    expect(named).toMatchObject({ name: 'Jerry', kind: 'person' });
+    expect(unknowns[0]!.view_count).toBeGreaterThan(0);
+    const named = json<{ name: string; kind: string; view_count: number }>(await familiar('unknowns', 'name', unknowns[0]!.id, '--name', 'Jerry', '--json'));
+    expect(named).toMatchObject({ name: 'Jerry', kind: 'person', view_count: expect.any(Number) });
     expect(json<unknown[]>(await familiar('unknowns', '--json'))).toEqual([]);
     const list = await familiar('list');
     expect(list.stdout).toMatch(/Jerry \(person/);

@@ -30,11 +30,15 @@ describe('familiar CLI', () => {
     expect(rec.code).toBe(0);
     const report = JSON.parse(rec.stdout.trim().split('\n').at(-1)!);
     expect(report.matches).toHaveLength(1);
-    expect(report.matches[0]).toMatchObject({ name: 'Biscuit', kind: 'pet' });
+    // snake_case like the WebSocket.
+    expect(report.matches[0]).toMatchObject({ name: 'Biscuit', kind: 'pet', concept_id: expect.any(String) });
+    expect(report).toHaveProperty('unknown_faces');
     const drawn = await decodeImage(await readFile(overlay));
     expect(drawn.image.width).toBeGreaterThan(0);
 
     expect((await familiar(['list', '--store', store])).stdout).toMatch(/Biscuit \(pet/);
+    const listed = JSON.parse((await familiar(['list', '--store', store, '--json'])).stdout);
+    expect(listed).toEqual([expect.objectContaining({ name: 'Biscuit', kind: 'pet', view_count: expect.any(Number), created_at: expect.any(Number), updated_at: expect.any(Number) })]);
     const forget = await familiar(['forget', '--store', store, 'biscuit']);
     expect(forget.code).toBe(0);
     expect((await familiar(['list', '--store', store, '--json'])).stdout.trim()).toBe('[]');
@@ -77,6 +81,23 @@ describe('familiar CLI', () => {
     const ds = await familiar(['eval', '--dataset', path.join(tmp, 'nope')]);
     expect(ds.code).toBe(1);
     expect(ds.stderr).toMatch(/DATASET_INVALID/);
+  });
+
+  it('gives a typed error for each user mistake: a folder or a non-image as a photo, an overlay it cannot write or would mislabel', async () => {
+    const dog = path.join(DATA_DIR, 'dreambooth/dog2/02.jpg');
+    const folder = await familiar(['recognise', '--store', store, path.join(DATA_DIR, 'dreambooth/dog2')]);
+    expect({ code: folder.code, stderr: folder.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^error INPUT_INVALID: .*is a directory/) });
+    const missingDir = await familiar(['recognise', '--store', store, '--overlay', path.join(tmp, 'no-such-dir', 'x.jpg'), dog]);
+    expect({ code: missingDir.code, stderr: missingDir.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^error INPUT_INVALID: cannot write the overlay/) });
+    const png = path.join(tmp, 'overlay.png');
+    const wrongType = await familiar(['recognise', '--store', store, '--overlay', png, dog]);
+    expect({ code: wrongType.code, stderr: wrongType.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^error INPUT_INVALID: --overlay writes a JPEG/) });
+    await expect(readFile(png)).rejects.toMatchObject({ code: 'ENOENT' });
+    const text = path.join(tmp, 'notes.txt');
+    await writeFile(text, 'not a photo at all\n');
+    const notImage = await familiar(['enrol', '--store', store, '--name', 'Texty', '--kind', 'object', text]);
+    expect({ code: notImage.code, stderr: notImage.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/error IMAGE_INVALID: /) });
+    expect(notImage.stderr).not.toMatch(/face/);
   });
 
   it('verifies the models', async () => {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import type { UnknownInfo } from '@familiar/dialogue';
+import type { UnknownSummary } from '@familiar/contracts';
 import { createConsoleHandler } from '../packages/console/src/index.ts';
 import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
 import { ANNA_TOKEN, MEMBER_TOKENS } from './support/members.ts';
@@ -27,8 +27,8 @@ let base: string;
 let browser: HeadlessBrowser;
 
 /** An unknown visitor as the memory's face clustering would have gathered it. */
-function unknown(id: string, visits: number, viewCount: number): UnknownInfo {
-  return { id, firstSeen: Date.now() - 48 * HOUR, lastSeen: Date.now() - 2 * HOUR, visits, visitsLast7Days: visits, viewCount, lastCameraId: 'hall' };
+function unknown(id: string, visits: number, viewCount: number): UnknownSummary {
+  return { id, firstSeen: Date.now() - 48 * HOUR, lastSeen: Date.now() - 2 * HOUR, visits, visitsLast7Days: visits, daysLast7Days: Math.min(visits, 2), viewCount, lastCameraId: 'hall' };
 }
 
 beforeAll(async () => {

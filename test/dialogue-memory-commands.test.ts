@@ -226,7 +226,7 @@ describe('corrections and unknown visitors', () => {
     expect(errorCode(await control.request({ type: 'unknowns/dismiss', unknown_id: 'unknown-3' }))).toBe('NOT_FOUND');
 
     const now = Date.now();
-    h.backend.unknownMap.set('unknown-7', { id: 'unknown-7', firstSeen: now - 30 * 86_400_000, lastSeen: now - 12 * 86_400_000, visits: 2, visitsLast7Days: 0, viewCount: 3 });
+    h.backend.unknownMap.set('unknown-7', { id: 'unknown-7', firstSeen: now - 30 * 86_400_000, lastSeen: now - 12 * 86_400_000, visits: 2, visitsLast7Days: 0, daysLast7Days: 0, viewCount: 3 });
     expect(ok(await viewer.request<UnknownsListResult>({ type: 'unknowns/list' })).unknowns[0]!.summary).toBe('unknown-7, seen twice, last 12 days ago');
     expect(ok(await control.request({ type: 'unknowns/dismiss', unknown_id: 'unknown-7' }))).toEqual({ unknown_id: 'unknown-7' });
     expect(h.backend.unknownMap.size).toBe(0);

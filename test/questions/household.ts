@@ -47,13 +47,13 @@ export interface QuestionReport {
 const TOKEN = 'question-set-token-0123456789';
 const ANNA_TOKEN = 'question-set-anna-token-0123456789';
 
-export async function loadQuestions(): Promise<Question[]> {
+async function loadQuestions(): Promise<Question[]> {
   const file = path.join(import.meta.dirname, 'questions.json');
   return (JSON.parse(await readFile(file, 'utf8')) as { questions: Question[] }).questions;
 }
 
 /** Scores one answer: every fact present, nothing forbidden, and the intent when the runtime reports one. */
-export function scoreAnswer(q: Question, answer: string, intent: string | null): { correct: boolean; why: string[] } {
+function scoreAnswer(q: Question, answer: string, intent: string | null): { correct: boolean; why: string[] } {
   const text = answer.toLowerCase();
   const why: string[] = [];
   for (const fact of q.facts) if (!fact.split('|').some((alt) => text.includes(alt.toLowerCase()))) why.push(`missing "${fact}"`);

@@ -12,7 +12,7 @@ declare const document: any;
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 /** Screenshots are kept as test artifacts (git-ignored). */
-export const ARTIFACTS = path.join(REPO_ROOT, 'test', 'artifacts', 'console');
+const ARTIFACTS = path.join(REPO_ROOT, 'test', 'artifacts', 'console');
 
 /** Says on stderr why a browser suite is skipped, so a missing package does not pass unnoticed. */
 export function reportIfNoChromium(suite: string): void {

@@ -142,17 +142,22 @@ export class MqttWatch {
     // Subscribed once a message published now comes back: every retained message arrived before it.
     const marker = `familiar-test/marker/${Math.random().toString(36).slice(2)}`;
     const proc = watch.#proc;
-    await waitUntil(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`mosquitto_sub exited (${proc.exitCode})`);
-        await publish(port, marker, 'x');
-        return watch.messages.some((m) => m.topic === marker);
-      },
-      15_000,
-      'mosquitto_sub to subscribe',
-      undefined,
-      200,
-    );
+    try {
+      await waitUntil(
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`mosquitto_sub exited (${proc.exitCode})`);
+          await publish(port, marker, 'x');
+          return watch.messages.some((m) => m.topic === marker);
+        },
+        15_000,
+        'mosquitto_sub to subscribe',
+        undefined,
+        200,
+      );
+    } catch (err) {
+      await watch.stop();
+      throw err;
+    }
     return watch;
   }
 

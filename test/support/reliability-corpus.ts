@@ -165,7 +165,7 @@ function svgEntityBomb(): Buffer {
 }
 
 /** Every bad image of the corpus, built from real photos. */
-export async function badImages(photos: readonly Buffer[]): Promise<BadImage[]> {
+async function badImages(photos: readonly Buffer[]): Promise<BadImage[]> {
   const rand = seededRandom(7);
   const out: BadImage[] = [];
   const add = (category: string, label: string, bytes: Buffer, codes: ErrorCode[]) => out.push({ category, label, bytes, codes });

@@ -11,7 +11,7 @@ import { startFamiliar, type FamiliarProcess } from './familiar-process.ts';
 import { dataBase64, makeReplaySequence } from './static-backend.ts';
 import { ok, TestClient } from './ws-client.ts';
 
-export const SOAK_CONTROL = 'soak-control-token-0123456789';
+const SOAK_CONTROL = 'soak-control-token-0123456789';
 export const SOAK_VIEWER = 'soak-viewer-token-0123456789';
 export const SOAK_CAMERA = 'living';
 

@@ -8,7 +8,7 @@ import type { ConceptView } from '@familiar/contracts';
 import { base64ToFloat32, float32ToBase64, type MemoryOptions } from '@familiar/memory';
 
 /** Small enough that a lane's face gallery switches to HNSW after a dozen enrolments, so index caches are written and killed too. */
-export const HNSW_ABOVE = 24;
+const HNSW_ABOVE = 24;
 
 /** How both the writer and the verifier open a store: the runtime's layout, HNSW early, sightings flushed fast. */
 export function memoryOptions(): MemoryOptions {

@@ -92,7 +92,7 @@ export class StaticBackend extends StaticMemory implements DialogueBackend {
     const annaAt = Date.now() - 5 * 60_000;
     b.addVisit({ conceptId: anna.id, cameraId: 'hall', room: 'hallway', firstSeen: annaAt, lastSeen: annaAt, box: { xmin: 10, ymin: 10, xmax: 200, ymax: 470 }, confidence: 0.8 });
     const day = 24 * 3600_000;
-    b.unknownMap.set('unknown-3', { id: 'unknown-3', firstSeen: Date.now() - 6 * day, lastSeen: Date.now() - 3600_000, visits: 4, visitsLast7Days: 4, viewCount: 6, lastCameraId: 'hall' });
+    b.unknownMap.set('unknown-3', { id: 'unknown-3', firstSeen: Date.now() - 6 * day, lastSeen: Date.now() - 3600_000, visits: 4, visitsLast7Days: 4, daysLast7Days: 2, viewCount: 6, lastCameraId: 'hall' });
 
     const upload = (await readImageFile(dataFile('myvlm/billy_dog/billy_dog_11.jpg'))).image;
     b.uploads.set(fingerprint(upload), [b.match(billy, { xmin: 0.03 * upload.width, ymin: 0.15 * upload.height, xmax: 0.97 * upload.width, ymax: 0.8 * upload.height }, 0.88)]);

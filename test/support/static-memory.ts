@@ -5,22 +5,23 @@
  * the runtime's come from the pipeline. The runtime implements the same interface over the real Memory.
  */
 import { randomUUID } from 'node:crypto';
-import { FamiliarError, type Box, type ConceptSummary, type Match } from '@familiar/contracts';
-import type {
-  LastSeen,
-  MemoryBackend,
-  MentionRecallInfo,
-  NoteInfo,
-  NoteReaderInfo,
-  PreferenceAttributeInfo,
-  PreferencesInfo,
-  ReminderEvent,
-  SightingInfo,
-  TriggerInfo,
-  TriggerRequest,
-  UnknownInfo,
-  View,
-} from '@familiar/dialogue';
+import {
+  FamiliarError,
+  type Box,
+  type ConceptSummary,
+  type Match,
+  type MentionRecallInfo,
+  type Note,
+  type NoteReaderInfo,
+  type PreferenceAttribute,
+  type Preferences,
+  type ReminderEvent,
+  type SightingInfo,
+  type TriggerInfo,
+  type TriggerRequest,
+  type UnknownSummary,
+} from '@familiar/contracts';
+import type { LastSeen, MemoryBackend, View } from '@familiar/dialogue';
 import { decodeImage } from '@familiar/image';
 import { noteReaderOf, noteVisibleTo } from '@familiar/memory';
 import { extractPreferences, foldText, mentionedIds, parseTriggerRequest } from '@familiar/language';
@@ -43,13 +44,15 @@ export class StaticMemory implements MemoryBackend {
   readonly views = new Map<string, View>();
   /** Every visit, oldest first. */
   readonly visits: SightingInfo[] = [];
-  readonly notesLog: NoteInfo[] = [];
+  readonly notesLog: Note[] = [];
   readonly triggerMap = new Map<string, TriggerInfo>();
-  readonly preferenceMap = new Map<string, PreferencesInfo>();
-  readonly unknownMap = new Map<string, UnknownInfo>();
+  readonly preferenceMap = new Map<string, Preferences>();
+  readonly unknownMap = new Map<string, UnknownSummary>();
   readonly corrections: Correction[] = [];
   /** Comments given to the deterministic extractor (to see when the LVLM was not used). */
   readonly extracted: string[] = [];
+  /** Added to sightings() (a slow memory query, for the LVLM tools' time limit). */
+  sightingsDelayMs = 0;
   private readonly reminderListeners = new Set<(r: ReminderEvent) => void>();
 
   protected concept(id: string): ConceptSummary {
@@ -131,6 +134,7 @@ export class StaticMemory implements MemoryBackend {
 
   async sightings(query: { conceptId?: string | null; cameraId?: string; since?: number; limit: number }): Promise<SightingInfo[]> {
     if (typeof query.conceptId === 'string') this.concept(query.conceptId);
+    if (this.sightingsDelayMs > 0) await new Promise((r) => setTimeout(r, this.sightingsDelayMs));
     return this.visits
       .filter((s) => (query.conceptId === undefined || s.conceptId === query.conceptId) && (query.cameraId === undefined || s.cameraId === query.cameraId))
       .filter((s) => query.since === undefined || s.lastSeen >= query.since)
@@ -139,14 +143,14 @@ export class StaticMemory implements MemoryBackend {
       .map((s) => ({ ...s, withOthers: [...s.withOthers] }));
   }
 
-  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<NoteInfo> {
+  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<Note> {
     const conceptIds = note.conceptIds ?? mentionedIds(note.text, [...this.concepts.values()]);
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
     for (const id of conceptIds) this.concept(id);
     const room = note.cameraId !== undefined ? this.views.get(note.cameraId)?.room : undefined;
     // As the runtime's Household.addNote: a member's name is stored as their person concept's id.
     const person = note.speaker === null ? undefined : [...this.concepts.values()].find((c) => c.id === note.speaker || (c.kind === 'person' && fold(c.name) === fold(note.speaker!)));
-    const stored: NoteInfo = {
+    const stored: Note = {
       id: randomUUID(),
       conceptIds,
       speaker: person?.id ?? note.speaker,
@@ -161,12 +165,12 @@ export class StaticMemory implements MemoryBackend {
   }
 
   /** As the runtime's NotesLog: private notes only for their speaker (by name or person id), all without a reader. */
-  #visible(reader: NoteReaderInfo | undefined): (n: NoteInfo) => boolean {
+  #visible(reader: NoteReaderInfo | undefined): (n: Note) => boolean {
     const r = reader && noteReaderOf(reader.member, [...this.concepts.values()]);
     return (n) => noteVisibleTo(n, r);
   }
 
-  async notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Promise<NoteInfo[]> {
+  async notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Promise<Note[]> {
     this.concept(conceptId);
     const visible = this.#visible(reader);
     return this.notesLog.filter((n) => n.conceptIds.includes(conceptId) && visible(n)).reverse().slice(0, limit);
@@ -234,21 +238,21 @@ export class StaticMemory implements MemoryBackend {
     return () => this.reminderListeners.delete(listener);
   }
 
-  async preferences(conceptId: string): Promise<PreferencesInfo> {
+  async preferences(conceptId: string): Promise<Preferences> {
     this.person(conceptId);
-    return structuredClone(this.preferenceMap.get(conceptId) ?? { conceptId, likes: [], dislikes: [] });
+    return structuredClone(this.preferenceMap.get(conceptId) ?? { conceptId, likes: [], dislikes: [], updatedAt: 0 });
   }
 
-  async setPreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<PreferencesInfo> {
+  async setPreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<Preferences> {
     this.person(conceptId);
-    const item = (text: string): PreferenceAttributeInfo => ({ text, source: 'edited', at: Date.now() });
-    this.preferenceMap.set(conceptId, { conceptId, likes: lists.likes.map(item), dislikes: lists.dislikes.map(item) });
+    const item = (text: string): PreferenceAttribute => ({ text, source: 'edited', at: Date.now() });
+    this.preferenceMap.set(conceptId, { conceptId, likes: lists.likes.map(item), dislikes: lists.dislikes.map(item), updatedAt: Date.now() });
     return this.preferences(conceptId);
   }
 
-  async mergePreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<PreferencesInfo> {
+  async mergePreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<Preferences> {
     const p = await this.preferences(conceptId);
-    const merge = (into: PreferenceAttributeInfo[], from: PreferenceAttributeInfo[], items: string[]) => {
+    const merge = (into: PreferenceAttribute[], from: PreferenceAttribute[], items: string[]) => {
       for (const text of items) {
         // A new opinion replaces the opposite one.
         const opposite = from.findIndex((a) => fold(a.text) === fold(text));
@@ -278,7 +282,7 @@ export class StaticMemory implements MemoryBackend {
     return { concept: next, views: next.viewCount };
   }
 
-  async unknowns(): Promise<UnknownInfo[]> {
+  async unknowns(): Promise<UnknownSummary[]> {
     return [...this.unknownMap.values()].map((u) => ({ ...u }));
   }
 

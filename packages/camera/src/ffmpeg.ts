@@ -47,7 +47,7 @@ const NETWORK_URL = /^(rtsps?|https?):\/\//i;
 const JPEG_QSCALE = '5';
 
 /** True for paths that name a V4L2 capture device (strictly: no shell or option characters). */
-export function isV4l2Device(uri: string): boolean {
+function isV4l2Device(uri: string): boolean {
   return V4L2_DEVICE.test(uri);
 }
 

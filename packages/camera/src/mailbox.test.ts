@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, type EncodedFrame } from '@familiar/contracts';
 import { FrameMailbox } from './mailbox.ts';
-import { backoffDelay, type EncodedFrame } from './source.ts';
+import { backoffDelay } from './source.ts';
 
 const frame = (seq: number, capturedAt: number): EncodedFrame => ({ cameraId: 'cam', seq, capturedAt, jpeg: new Uint8Array([0xff, 0xd8, seq & 0xff, 0xff, 0xd9]) });
 

@@ -1,5 +1,5 @@
-import { FamiliarError } from '@familiar/contracts';
-import type { EncodedFrame, FrameSource } from './source.ts';
+import { FamiliarError, type EncodedFrame } from '@familiar/contracts';
+import type { FrameSource } from './source.ts';
 
 /** Invariant: captured = processed + dropped + (1 if a frame is waiting, else 0). */
 export interface MailboxCounters {

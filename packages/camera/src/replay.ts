@@ -6,7 +6,7 @@ import { decodeImage, encodeJpeg } from '@familiar/image';
 import { BaseFrameSource } from './source.ts';
 
 /** Extensions a replay folder is scanned for (case-insensitive). */
-export const REPLAY_IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const;
+const REPLAY_IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const;
 
 /** Something a replay skipped, for the caller's log. */
 export interface ReplayWarning {

@@ -1,15 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { FamiliarError } from '@familiar/contracts';
-
-/** One frame as it came off the camera: JPEG bytes, not yet decoded (decoding is the pipeline's job). */
-export interface EncodedFrame {
-  cameraId: string;
-  /** Monotonic per source, starting at 1; gaps never happen here (drops are counted by the mailbox). */
-  seq: number;
-  /** Epoch milliseconds when the whole JPEG had arrived. */
-  capturedAt: number;
-  jpeg: Uint8Array;
-}
+import { FamiliarError, type EncodedFrame } from '@familiar/contracts';
 
 /**
  * Life cycle of a source. `starting` → `streaming` on the first frame; `stalled` when frames stop;
@@ -109,42 +99,6 @@ export function backoffDelay(attempt: number, policy: { initialMs: number; maxMs
   const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
   const jittered = base * (1 + policy.jitter * (2 * random() - 1));
   return Math.round(Math.min(policy.maxMs, Math.max(0, jittered)));
-}
-
-/**
- * Resolves with the next frame of a source (started or not), or rejects with CAMERA_TIMEOUT after
- * `timeoutMs`, with the source's error when it fails, or CANCELLED when `signal` aborts.
- */
-export function nextFrame(source: FrameSource, timeoutMs: number, signal?: AbortSignal): Promise<EncodedFrame> {
-  return new Promise((resolve, reject) => {
-    const finish = (): void => {
-      clearTimeout(timer);
-      source.off('frame', onFrame);
-      source.off('status', onStatus);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onFrame = (f: EncodedFrame): void => {
-      finish();
-      resolve(f);
-    };
-    const onStatus = (s: SourceStatus): void => {
-      if (s.state !== 'failed' && s.state !== 'stopped') return;
-      finish();
-      reject(s.error ?? new FamiliarError('CAMERA_UNAVAILABLE', `camera ${source.id} stopped before delivering a frame`));
-    };
-    const onAbort = (): void => {
-      finish();
-      reject(new FamiliarError('CANCELLED', `waiting for a frame of camera ${source.id} was cancelled`));
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(new FamiliarError('CAMERA_TIMEOUT', `camera ${source.id} delivered no frame within ${timeoutMs} ms`));
-    }, timeoutMs);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    source.on('frame', onFrame);
-    source.on('status', onStatus);
-  });
 }
 
 /** Hides passwords in urls (rtsp://user:secret@host) before text reaches a message or a log. */

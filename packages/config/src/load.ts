@@ -49,7 +49,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Deep merge of plain objects; arrays and scalars from `over` replace those in `base`. */
-export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const prev = out[key];

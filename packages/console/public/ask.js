@@ -90,11 +90,12 @@ export function createAsk(session) {
     question.value = '';
     setAsking(true);
     try {
+      /** @type {import('../../contracts/src/protocol.ts').CommandInput<'ask'>} */
       const command = {
         type: 'ask',
         question: text,
         ...(file ? { image: toBase64(await photoBytes(file, MESSAGE_PHOTO_BYTES)) } : camera.value ? { camera_id: camera.value } : {}),
-        ...(captionFirst.checked && { mode: 'caption_first' }),
+        ...(captionFirst.checked && { mode: /** @type {const} */ ('caption_first') }),
         ...(conversation !== null && { conversation_id: conversation }),
       };
       const started = session.client.start(command, {

@@ -6,6 +6,12 @@
  * @typedef {import('../../contracts/src/protocol.ts').ServerMessage} ServerMessage
  * @typedef {import('../../contracts/src/protocol.ts').ServerEvent} ServerEvent
  * @typedef {import('../../contracts/src/protocol.ts').ClientRole} ClientRole
+ * @typedef {import('../../contracts/src/protocol.ts').CommandType} CommandType
+ * @typedef {import('../../contracts/src/protocol.ts').CommandResults} CommandResults
+ */
+/**
+ * @template {CommandType} T
+ * @typedef {import('../../contracts/src/protocol.ts').CommandInput<T>} CommandInput
  */
 
 /** A failed command or connection, with the protocol's error code (or a client-side one). */
@@ -30,7 +36,7 @@ export const quietly = (err) => err instanceof ProtocolError && (err.code === 'D
 
 /**
  * @typedef {object} Pending
- * @property {(result: any) => void} resolve
+ * @property {(result: unknown) => void} resolve
  * @property {(err: ProtocolError) => void} reject
  * @property {((event: ServerEvent) => void) | undefined} onEvent
  * @property {boolean} keep  subscriptions keep receiving events after their result
@@ -128,27 +134,30 @@ export class FamiliarClient {
   }
 
   /**
-   * Sends a command; returns its id at once and its result as a promise (rejected with the server's error).
-   * @template [R=any]
-   * @param {Record<string, unknown> & { type: string }} command
+   * Sends a command; returns its id at once and its result as a promise (rejected with the server's error),
+   * typed by the command's type (CommandResults in the contracts).
+   * @template {CommandType} T
+   * @param {CommandInput<T>} command
    * @param {{ onEvent?: (event: ServerEvent) => void, keep?: boolean }} [options]
-   * @returns {{ id: number, result: Promise<R> }}
+   * @returns {{ id: number, result: Promise<CommandResults[T]> }}
    */
   start(command, options = {}) {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return { id: 0, result: Promise.reject(new ProtocolError('DISCONNECTED', 'not connected to Familiar')) };
     const id = this.#nextId++;
-    /** @type {Promise<R>} */
-    const result = new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject, onEvent: options.onEvent, keep: options.keep ?? false }));
+    /** @type {Promise<CommandResults[T]>} */
+    const result = new Promise((resolve, reject) =>
+      this.#pending.set(id, { resolve: (r) => resolve(/** @type {CommandResults[T]} */ (r)), reject, onEvent: options.onEvent, keep: options.keep ?? false }),
+    );
     ws.send(JSON.stringify({ ...command, id }));
     return { id, result };
   }
 
   /**
-   * @template [R=any]
-   * @param {Record<string, unknown> & { type: string }} command
+   * @template {CommandType} T
+   * @param {CommandInput<T>} command
    * @param {{ onEvent?: (event: ServerEvent) => void }} [options]
-   * @returns {Promise<R>}
+   * @returns {Promise<CommandResults[T]>}
    */
   request(command, options) {
     return this.start(command, options).result;

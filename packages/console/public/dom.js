@@ -128,7 +128,7 @@ export function toBase64(bytes) {
 }
 
 /** @param {string} b64 */
-export function fromBase64(b64) {
+function fromBase64(b64) {
   const binary = atob(b64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);

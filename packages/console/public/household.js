@@ -5,6 +5,7 @@
  * forgetting.
  *
  * @typedef {import('./app.js').Session} Session
+ * @typedef {import('../../contracts/src/types.ts').ConceptKind} ConceptKind
  * @typedef {import('../../contracts/src/protocol.ts').WireConcept} WireConcept
  * @typedef {import('../../contracts/src/protocol.ts').ConceptResult} ConceptResult
  * @typedef {import('../../contracts/src/protocol.ts').LastSeenResult} LastSeenResult
@@ -410,7 +411,7 @@ export function createHousehold(session) {
         encoded.push(toBase64(await photoBytes(p.blob, MESSAGE_PHOTO_BYTES / photos.length)));
       }
       const total = encoded.reduce((n, s) => n + s.length, 0);
-      const { result } = session.client.start({ type: 'concepts/enrol', name, kind: kindInput.value, context: contextInput.value, photos: encoded });
+      const { result } = session.client.start({ type: 'concepts/enrol', name, kind: /** @type {ConceptKind} */ (kindInput.value), context: contextInput.value, photos: encoded });
       let uploaded = false;
       const watch = setInterval(() => {
         const sent = Math.max(0, total - session.client.bufferedAmount);

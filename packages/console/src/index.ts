@@ -4,4 +4,4 @@
  * with the same tokens and roles. Pass `createConsoleHandler({ wsPath: config.server.path })` as the
  * `httpHandler` of `startDialogueServer`.
  */
-export { createConsoleHandler, CONSOLE_CSP, CONSOLE_PUBLIC_DIR, type ConsoleHandlerOptions, type HttpHandler } from './handler.ts';
+export { createConsoleHandler, CONSOLE_CSP, CONSOLE_PUBLIC_DIR } from './handler.ts';

@@ -58,9 +58,23 @@ export class FamiliarError extends Error {
     this.details = options?.details;
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  /** The wire form (WebSocket errors, the engine worker boundary): `details` travels too, e.g. `errno: "ENOSPC"`. */
+  toJSON(): WireError {
+    return { code: this.code, message: this.message, ...(this.details !== undefined && { details: { ...this.details } }) };
   }
+
+  /** The inverse of {@link toJSON}: a FamiliarError again on the other side of a thread or socket. */
+  static fromJSON(json: WireError): FamiliarError {
+    return new FamiliarError(json.code, json.message, json.details === undefined ? undefined : { details: json.details });
+  }
+}
+
+/** A FamiliarError as data: what crosses a thread boundary or the WebSocket. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  /** Structured facts a client may key on (`errno`, `reason`, `id`); JSON values only. */
+  details?: Record<string, unknown>;
 }
 
 /** Wraps anything thrown into a FamiliarError so every stage boundary speaks one error type. */

@@ -9,7 +9,7 @@
  * Wire field names are snake_case.
  */
 import type { Box, ConceptKind, Thresholds } from './types.ts';
-import type { ErrorCode } from './errors.ts';
+import type { WireError } from './errors.ts';
 
 /**
  * Bumped on any incompatible change of the messages below. 2: `auth_ok` carries `ha_version`; the Home Assistant
@@ -361,6 +361,9 @@ export type ClientCommand =
 
 export type CommandType = ClientCommand['type'];
 
+/** A command as a client writes it: the connection adds the `id`. */
+export type CommandInput<T extends CommandType> = Omit<Extract<ClientCommand, { type: T }>, 'id'> & { type: T };
+
 // ---------------------------------------------------------------------------------------------------------------
 // Server → client
 
@@ -390,11 +393,6 @@ export interface ResultOkMessage<R = unknown> {
   type: 'result';
   success: true;
   result: R;
-}
-
-export interface WireError {
-  code: ErrorCode;
-  message: string;
 }
 
 /** `id` is null when the message was not JSON or carried no usable id. */
@@ -509,6 +507,16 @@ export interface AskResult {
   trigger?: WireTrigger;
   /** The note that stored this question (it named enrolled concepts). */
   note_id?: string;
+  /** The memory functions the LVLM called for this answer, in order (lvlm.tools). */
+  tools_used?: ToolUse[];
+}
+
+/** One function call the LVLM made: which, and whether Familiar ran it (else why not). */
+export interface ToolUse {
+  name: string;
+  ok: boolean;
+  /** invalid_arguments, unknown_tool, forbidden, timeout, or the FamiliarError code the call failed with. */
+  error?: string;
 }
 
 export interface ConceptsListResult {
@@ -799,4 +807,38 @@ export interface UnknownsListResult {
 
 export interface UnknownDismissResult {
   unknown_id: string;
+}
+
+/** Each command's result payload (`ping` is answered with a pong, no result; `supported_features` with null). The console's client is typed by it. */
+export interface CommandResults {
+  ping: undefined;
+  status: StatusResult;
+  'concepts/list': ConceptsListResult;
+  'concepts/enrol': ConceptResult;
+  'concepts/update': ConceptResult;
+  'concepts/forget': ForgetResult;
+  ask: AskResult;
+  'ask/cancel': AskCancelResult;
+  'scene/subscribe': SubscribeResult;
+  unsubscribe: UnsubscribeResult;
+  'camera/snapshot': SnapshotResult;
+  'concepts/thumbnail': ThumbnailResult;
+  'memory/last_seen': LastSeenResult;
+  'memory/sightings': SightingsResult;
+  'notes/add': NoteResult;
+  'notes/list': NotesListResult;
+  'memory/last_mention': LastMentionResult;
+  'triggers/add': TriggerResult;
+  'triggers/list': TriggersListResult;
+  'triggers/cancel': TriggerResult;
+  'preferences/get': PreferencesResult;
+  'preferences/set': PreferencesResult;
+  'preferences/comment': PreferencesCommentResult;
+  'concepts/correct': CorrectResult;
+  'unknowns/list': UnknownsListResult;
+  'unknowns/name': ConceptResult;
+  'unknowns/dismiss': UnknownDismissResult;
+  'ask/subscribe': SubscribeResult;
+  supported_features: null;
+  unsubscribe_events: UnsubscribeResult;
 }

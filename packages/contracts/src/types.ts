@@ -14,35 +14,19 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/** A frame from a camera: a decoded image plus where and when it was taken. */
-export interface Frame {
-  cameraId: string;
-  /** Monotonic per camera. */
-  seq: number;
-  /** Epoch milliseconds at capture. */
-  capturedAt: number;
-  image: RgbImage;
-  /** The encoded bytes as received, when the source delivered JPEG (kept for overlays without re-encoding). */
-  jpeg?: Uint8Array;
-}
-
 export type ConceptKind = 'person' | 'pet' | 'object';
 export const CONCEPT_KINDS: readonly ConceptKind[] = ['person', 'pet', 'object'];
 
-/** What produced a proposal. */
-export type ProposalSource = 'detector' | 'face' | 'salient' | 'whole';
+/**
+ * Longest concept name and context, in UTF-16 code units: one set for the WebSocket schema, the CLI/core and the
+ * store codec. 2000 for context because the CLI has always accepted (and stored) that much; a lower limit would
+ * make such stored concepts fail their check at the next start.
+ */
+export const CONCEPT_NAME_MAX = 64;
+export const CONCEPT_CONTEXT_MAX = 2000;
 
-/** One candidate region in an image. */
-export interface Proposal {
-  box: Box;
-  score: number;
-  source: ProposalSource;
-  /** COCO class id from the detector, or -1 when not from the detector. */
-  classId: number;
-  label: string;
-  /** Five face landmarks (right eye, left eye, nose, right mouth, left mouth) for face proposals. */
-  landmarks?: readonly Point[];
-}
+/** What produced a region proposal. */
+export type ProposalSource = 'detector' | 'face' | 'salient' | 'whole';
 
 export interface Point {
   x: number;
@@ -52,12 +36,6 @@ export interface Point {
 /** Which embedding space a vector lives in; vectors from different spaces are never compared. */
 export type EmbeddingSpace = 'face' | 'object' | 'body';
 export const EMBEDDING_SPACES: readonly EmbeddingSpace[] = ['face', 'object', 'body'];
-
-export interface Embedding {
-  space: EmbeddingSpace;
-  /** Unit length. */
-  vector: Float32Array;
-}
 
 /** One enrolled view of a concept: the embedding of one reference photo (or augmentation of it). */
 export interface ConceptView {
@@ -69,6 +47,16 @@ export interface ConceptView {
   /** Negative views ("that's not Billy") repel instead of attract. */
   negative?: boolean;
   addedAt: number;
+}
+
+/** One enrolled view matched by a search of a space's gallery. */
+export interface ViewHit {
+  conceptId: string;
+  viewId: string;
+  /** Cosine similarity. */
+  similarity: number;
+  /** A negative view ("that's not Billy"): a match repels instead of attracting. */
+  negative: boolean;
 }
 
 /** Per-space decision thresholds of a concept, calibrated at enrolment. */
@@ -170,4 +158,35 @@ export interface SceneTrack {
   firstSeenAt: number;
   /** Epoch milliseconds of the last frame the track was observed in (earlier than now during a short dropout). */
   lastSeenAt: number;
+}
+
+// ---- the frame path (ARCHITECTURE.md): camera → runtime (main thread) → engine worker → tracker
+
+/** One frame as it came off the camera: JPEG bytes, not yet decoded (decoding is the pipeline's job). */
+export interface EncodedFrame {
+  cameraId: string;
+  /** Monotonic per source, starting at 1; gaps never happen here (drops are counted by the mailbox). */
+  seq: number;
+  /** Epoch milliseconds when the whole JPEG had arrived. */
+  capturedAt: number;
+  jpeg: Uint8Array;
+}
+
+/** A camera frame handed to the engine worker: the encoded frame plus the room its camera looks at. */
+export interface FrameInput extends EncodedFrame {
+  room: string;
+}
+
+/** One candidate region of a frame, already scored by the recogniser. */
+export interface Observation {
+  box: Box;
+  kind: ConceptKind;
+  /** null: nobody enrolled matched (an unknown person, an unrecognised pet or object). */
+  conceptId: string | null;
+  name: string | null;
+  similarity: number;
+  /** 0..1; the weight of this observation's identity vote. */
+  confidence: number;
+  /** Appearance embedding (unit length), when the recogniser has one: helps keep ids through crossings. */
+  embedding?: Float32Array;
 }

@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { FamiliarError, type ClientRole } from '@familiar/contracts';
-import type { NoteReaderInfo } from './memory-backend.ts';
+import { FamiliarError, type ClientRole, type NoteReaderInfo } from '@familiar/contracts';
 import { memberKey } from './reminders.ts';
 import type { AccessTokenConfig } from '@familiar/config';
 

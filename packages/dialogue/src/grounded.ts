@@ -1,7 +1,6 @@
-import type { Box, ConceptKind, Match } from '@familiar/contracts';
+import type { Box, ConceptKind, Match, MentionRecallInfo, ReminderEvent, SightingInfo, TriggerInfo } from '@familiar/contracts';
 import { loadMessages, type Messages } from '@familiar/language';
 import type { LastSeen } from './backend.ts';
-import type { MentionRecallInfo, ReminderEvent, SightingInfo, TriggerInfo } from './memory-backend.ts';
 import { sanitiseText, PROMPT_LIMITS } from './prompt.ts';
 
 /**
@@ -36,7 +35,7 @@ export function timeAgo(at: number, now: number, m: Messages = ENGLISH): string 
 }
 
 /** "about 5 minutes", "about 2 hours"; null under a minute (too short to be worth saying). */
-export function visitDuration(ms: number, m: Messages = ENGLISH): string | null {
+function visitDuration(ms: number, m: Messages = ENGLISH): string | null {
   const s = Math.round(ms / 1000);
   if (s < 60) return null;
   const { unit, n } = unitOf(s);

@@ -1,8 +1,7 @@
-import type { ConceptKind, ConceptSummary } from '@familiar/contracts';
+import type { ConceptKind, ConceptSummary, NoteReaderInfo, TriggerInfo } from '@familiar/contracts';
 import { type Messages, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend, SnapshotEntity } from './backend.ts';
 import { kindCounts, lastSawSentence, safeName, sightingVisit, timeAgo, triggerCondition, type LastVisit } from './grounded.ts';
-import type { NoteReaderInfo, TriggerInfo } from './memory-backend.ts';
 import { sanitiseText, PROMPT_LIMITS } from './prompt.ts';
 import { memberKey, preferencesVisibleTo } from './reminders.ts';
 

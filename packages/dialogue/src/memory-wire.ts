@@ -1,6 +1,6 @@
-import type { ReminderFiredEvent, WireMentionRecall, WireNote, WirePreferences, WireSighting, WireTrigger, WireUnknown } from '@familiar/contracts';
-import { reminderSentence, timeAgo } from './grounded.ts';
-import type { MentionRecallInfo, NoteInfo, PreferencesInfo, ReminderEvent, SightingInfo, TriggerInfo, UnknownInfo } from './memory-backend.ts';
+import type { MentionRecallInfo, Note, Preferences, ReminderEvent, ReminderFiredEvent, SightingInfo, TriggerInfo, UnknownSummary, WireMentionRecall, WireNote, WirePreferences, WireSighting, WireTrigger, WireUnknown } from '@familiar/contracts';
+import type { Messages } from '@familiar/language';
+import { ENGLISH, reminderSentence, timeAgo } from './grounded.ts';
 
 /** Memory records (camelCase) → the protocol's snake_case payloads. */
 
@@ -20,7 +20,7 @@ export function toWireSighting(s: SightingInfo): WireSighting {
   };
 }
 
-export function toWireNote(n: NoteInfo): WireNote {
+export function toWireNote(n: Note): WireNote {
   return {
     id: n.id,
     concept_ids: [...n.conceptIds],
@@ -57,19 +57,21 @@ export function toWireTrigger(t: TriggerInfo): WireTrigger {
   };
 }
 
-export function toWirePreferences(p: PreferencesInfo): WirePreferences {
-  const item = (a: PreferencesInfo['likes'][number]) => ({ text: a.text, source: a.source, at: a.at });
+export function toWirePreferences(p: Preferences): WirePreferences {
+  const item = (a: Preferences['likes'][number]) => ({ text: a.text, source: a.source, at: a.at });
   return { concept_id: p.conceptId, likes: p.likes.map(item), dislikes: p.dislikes.map(item) };
 }
 
-function times(n: number): string {
-  return n === 1 ? 'once' : n === 2 ? 'twice' : `${n} times`;
+function times(n: number, m: Messages): string {
+  return m.t(n === 1 ? 'times.once' : n === 2 ? 'times.twice' : 'times.many', { n });
 }
 
 /** With its summary: "unknown-3, seen 4 times this week" (or, when not this week, how often and how long ago). */
-export function toWireUnknown(u: UnknownInfo, now: number): WireUnknown {
+export function toWireUnknown(u: UnknownSummary, now: number, m: Messages = ENGLISH): WireUnknown {
   const summary =
-    u.visitsLast7Days > 0 ? `${u.id}, seen ${times(u.visitsLast7Days)} this week` : `${u.id}, seen ${times(u.visits)}, last ${timeAgo(u.lastSeen, now)}`;
+    u.visitsLast7Days > 0
+      ? m.t('unknown.thisWeek', { id: u.id, times: times(u.visitsLast7Days, m) })
+      : m.t('unknown.earlier', { id: u.id, times: times(u.visits, m), ago: timeAgo(u.lastSeen, now, m) });
   return {
     id: u.id,
     first_seen: u.firstSeen,
@@ -83,7 +85,7 @@ export function toWireUnknown(u: UnknownInfo, now: number): WireUnknown {
 }
 
 /** The reminder as the protocol sends it (scene-subscription event, AskResult.reminders). */
-export function toWireReminder(r: ReminderEvent, now: number): ReminderFiredEvent {
+export function toWireReminder(r: ReminderEvent, now: number, m: Messages = ENGLISH): ReminderFiredEvent {
   return {
     kind: 'reminder',
     trigger_id: r.triggerId,
@@ -94,6 +96,6 @@ export function toWireReminder(r: ReminderEvent, now: number): ReminderFiredEven
     room: r.room,
     at: r.at,
     created_by: r.createdBy,
-    text: reminderSentence(r, now),
+    text: reminderSentence(r, now, m),
   };
 }

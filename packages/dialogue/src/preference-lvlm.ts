@@ -18,7 +18,7 @@ export interface PreferenceExtraction {
 }
 
 /** Caps on what is accepted from the model. */
-export const PREFERENCE_REPLY_LIMITS = { items: 10, itemChars: 60, comment: 2000, maxTokens: 300 } as const;
+const PREFERENCE_REPLY_LIMITS = { items: 10, itemChars: 60, comment: 2000, maxTokens: 300 } as const;
 
 const SYSTEM_PROMPT = [
   'You turn what a person said into the attributes they like and dislike, as short noun phrases ("jazz", "warm light", "clutter").',
@@ -28,7 +28,7 @@ const SYSTEM_PROMPT = [
 ].join('\n');
 
 /** The ViPer extraction prompt: text only, JSON only. */
-export function buildPreferenceMessages(comment: string, person: string): ChatMessage[] {
+function buildPreferenceMessages(comment: string, person: string): ChatMessage[] {
   return [
     { role: 'system', content: SYSTEM_PROMPT },
     { role: 'user', content: `<person>${quote(person, PROMPT_LIMITS.name)}</person>\n<comment>${quote(comment, PREFERENCE_REPLY_LIMITS.comment)}</comment>` },
@@ -43,7 +43,7 @@ const Reply = z.object({ likes: z.array(Item).max(PREFERENCE_REPLY_LIMITS.items)
  * it is tolerated, nothing else). Items are sanitised, emptied ones dropped, duplicates removed; an item
  * in both lists is a contradiction and fails the reply. LVLM_BAD_RESPONSE for anything else.
  */
-export function parsePreferenceReply(text: string): ExtractedLists {
+function parsePreferenceReply(text: string): ExtractedLists {
   const body = text.trim().replace(/^```(?:json)?\s*([\s\S]*?)\s*```$/i, '$1');
   let value: unknown;
   try {

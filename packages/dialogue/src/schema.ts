@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import {
   CLIENT_ROLES,
+  CONCEPT_CONTEXT_MAX,
   CONCEPT_KINDS,
+  CONCEPT_NAME_MAX,
   ERROR_CODES,
   PROTOCOL_VERSION,
   type AskCancelResult,
@@ -12,6 +14,7 @@ import {
   type AskResult,
   type AuthMessage,
   type ClientCommand,
+  type CommandResults,
   type CommandType,
   type ConceptResult,
   type ConceptsListResult,
@@ -53,16 +56,14 @@ export interface ProtocolLimits {
   maxImageBase64Chars: number;
 }
 
-export const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = { maxQuestionChars: 1000, maxImagesPerMessage: 8, maxImageBase64Chars: 16 * 1024 * 1024 };
+const DEFAULT_PROTOCOL_LIMITS: ProtocolLimits = { maxQuestionChars: 1000, maxImagesPerMessage: 8, maxImageBase64Chars: 16 * 1024 * 1024 };
 
-export const NAME_MAX = 64;
-export const CONTEXT_MAX = 1000;
 /** A note's text, a trigger's message, a preference comment. */
-export const NOTE_MAX = 1000;
-export const COMMENT_MAX = 2000;
+const NOTE_MAX = 1000;
+const COMMENT_MAX = 2000;
 /** One liked / disliked attribute, and how many per list. */
-export const PREFERENCE_MAX = 200;
-export const PREFERENCE_LIST_MAX = 50;
+const PREFERENCE_MAX = 200;
+const PREFERENCE_LIST_MAX = 50;
 
 const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 const NO_CONTROL_BUT_LINES = /^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/;
@@ -70,8 +71,8 @@ const NO_CONTROL_BUT_LINES = /^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/;
 const Id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe('Command id: an integer, strictly increasing per connection, echoed in results and events.');
 const CameraId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).describe('Camera id from the configuration.');
 const ConceptId = z.string().min(1).max(128).describe('Concept id from concepts/list.');
-const Name = z.string().min(1).max(NAME_MAX).regex(NO_CONTROL, 'must not contain control characters').refine((s) => s.trim().length > 0, 'must not be blank');
-const Context = z.string().max(CONTEXT_MAX).regex(NO_CONTROL_BUT_LINES, 'must not contain control characters');
+const Name = z.string().min(1).max(CONCEPT_NAME_MAX).regex(NO_CONTROL, 'must not contain control characters').refine((s) => s.trim().length > 0, 'must not be blank');
+const Context = z.string().max(CONCEPT_CONTEXT_MAX).regex(NO_CONTROL_BUT_LINES, 'must not contain control characters');
 const Kind = z.enum(CONCEPT_KINDS as readonly ['person', 'pet', 'object']);
 const Base64 = (maxChars: number) =>
   z
@@ -80,7 +81,7 @@ const Base64 = (maxChars: number) =>
     .max(maxChars)
     .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be standard base64 without a data: prefix or line breaks');
 
-export const BoxSchema = z
+const BoxSchema = z
   .object({
     xmin: z.number().finite(),
     ymin: z.number().finite(),
@@ -309,7 +310,13 @@ function optionType(schema: z.ZodType): CommandType {
 
 const Role = z.enum(CLIENT_ROLES);
 const Code = z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]);
-const WireError = z.object({ code: Code, message: z.string() }).strict();
+const WireError = z
+  .object({
+    code: Code,
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional().describe('Structured facts about the failure, e.g. errno "ENOSPC" for STORE_IO.'),
+  })
+  .strict();
 const Epoch = z.number().describe('Epoch milliseconds.');
 
 const WireThresholds = z
@@ -427,7 +434,7 @@ const WireUnknown = z
     summary: z.string().describe('"unknown-3, seen 4 times this week"'),
   })
   .strict();
-export const ReminderFiredSchema = z
+const ReminderFiredSchema = z
   .object({
     kind: z.literal('reminder'),
     trigger_id: z.string(),
@@ -443,7 +450,7 @@ export const ReminderFiredSchema = z
   .strict();
 const Extracted = z.object({ likes: z.array(z.string()), dislikes: z.array(z.string()) }).strict();
 
-export const AskResultSchema = z
+const AskResultSchema = z
   .object({
     answer: z.string(),
     intent: z.enum(ASK_INTENTS as [AskIntent, ...AskIntent[]]).describe('What the built-in grammar understood the question as.'),
@@ -460,10 +467,14 @@ export const AskResultSchema = z
     reminders: z.array(ReminderFiredSchema).optional().describe('Reminders that fired for the asker since their last answer; the answer begins with them.'),
     trigger: WireTrigger.optional().describe('The reminder this question created ("remind me when…").'),
     note_id: z.string().optional().describe('The note that stored this question (it named enrolled concepts).'),
+    tools_used: z
+      .array(z.object({ name: z.string(), ok: z.boolean(), error: z.string().optional() }).strict())
+      .optional()
+      .describe('The memory functions the LVLM called for this answer, in order, and whether each ran.'),
   })
   .strict();
 
-export const ResultSchemas = {
+const ResultSchemas = {
   ping: null,
   status: z
     .object({
@@ -529,10 +540,10 @@ export const ResultSchemas = {
   'unknowns/dismiss': z.object({ unknown_id: z.string() }).strict(),
 } as const;
 
-export const AskDeltaSchema = z.object({ kind: z.literal('delta'), text: z.string() }).strict();
-export const AskAnswerSchema = z.object({ kind: z.literal('answer'), answer: AskResultSchema }).strict().describe('Last event of an ask/subscribe: the whole answer.');
-export const AskErrorSchema = z.object({ kind: z.literal('error'), error: WireError }).strict().describe('Last event of an ask/subscribe that failed after it was accepted.');
-export const SceneChangeSchema = z
+const AskDeltaSchema = z.object({ kind: z.literal('delta'), text: z.string() }).strict();
+const AskAnswerSchema = z.object({ kind: z.literal('answer'), answer: AskResultSchema }).strict().describe('Last event of an ask/subscribe: the whole answer.');
+const AskErrorSchema = z.object({ kind: z.literal('error'), error: WireError }).strict().describe('Last event of an ask/subscribe that failed after it was accepted.');
+const SceneChangeSchema = z
   .object({
     kind: z.literal('scene'),
     change: z.enum(['appeared', 'moved', 'left']),
@@ -562,6 +573,7 @@ export const ServerMessageSchema = z.union([
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 type Commands = ReturnType<typeof commandSchemas>['Command'];
+/** @public Never used: it fails to compile when a schema and its contract type disagree. */
 export type ProtocolTypeChecks = [
   Assert<Equal<z.infer<Commands>, ClientCommand>>,
   Assert<Equal<z.infer<typeof AuthSchema>, AuthMessage>>,
@@ -595,6 +607,9 @@ export type ProtocolTypeChecks = [
   Assert<Equal<z.infer<(typeof ResultSchemas)['unknowns/name']>, ConceptResult>>,
   Assert<Equal<z.infer<(typeof ResultSchemas)['unknowns/dismiss']>, UnknownDismissResult>>,
   Assert<z.infer<typeof ServerMessageSchema> extends ServerMessage ? true : false>,
+  // Every command has its result type in CommandResults, the same as its result schema.
+  Assert<Equal<keyof CommandResults, CommandType>>,
+  Assert<Equal<{ [K in Exclude<CommandType, 'ping' | 'supported_features'>]: z.infer<(typeof ResultSchemas)[K]> }, Omit<CommandResults, 'ping' | 'supported_features'>>>,
 ];
 
 /** The JSON Schema document published as config/protocol.schema.json (default limits). */

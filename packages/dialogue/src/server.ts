@@ -11,9 +11,12 @@ import {
   PROTOCOL_VERSION,
   HA_API_VERSION,
   HA_WEBSOCKET_PATH,
+  silentLogger,
   toFamiliarError,
   type ErrorCode,
+  type Logger,
   type SceneEvent,
+  type ReminderEvent,
   type ServerMessage,
 } from '@familiar/contracts';
 import { AccessTokenConfig, LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
@@ -26,19 +29,12 @@ import type { DialogueBackend } from './backend.ts';
 import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
 import { toWireReminder } from './memory-wire.ts';
-import { ReminderInbox } from './reminders.ts';
+import { ReminderInbox, type ReminderInboxStore } from './reminders.ts';
 import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan, widerThan } from './json-guard.ts';
 import { redactCredentials, clientSafeMessage } from './redact.ts';
 import { AddressSlots } from './slots.ts';
 import { AuthSchema } from './schema.ts';
 import { toWireSceneEvent } from './wire.ts';
-
-/** A structured log line; the server never writes to the console itself. */
-export interface DialogueLogEntry {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  msg: string;
-  [key: string]: unknown;
-}
 
 export interface DialogueServerOptions {
   backend: DialogueBackend;
@@ -52,8 +48,11 @@ export interface DialogueServerOptions {
   imageLimits?: ImageLimits;
   /** Handles plain HTTP requests on the same port (the web console); default: 404 / 426. */
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
-  log?: (entry: DialogueLogEntry) => void;
+  /** Where the server reports (it never writes to the console itself). */
+  log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Where fired reminders wait for their member's next answer across restarts; absent: in memory only. */
+  reminderInbox?: ReminderInboxStore;
 }
 
 export interface DialogueServer {
@@ -127,8 +126,8 @@ class Connection {
     if (this.ws.bufferedAmount > this.maxBuffered) this.close(CLOSE_CODES.CLIENT_TOO_SLOW, 'CLIENT_TOO_SLOW', true);
   }
 
-  error(id: number | null, code: ErrorCode, message: string): void {
-    this.send({ id, type: 'result', success: false, error: { code, message } });
+  error(id: number | null, code: ErrorCode, message: string, details?: Record<string, unknown>): void {
+    this.send({ id, type: 'result', success: false, error: { code, message, ...(details !== undefined && { details }) } });
   }
 
   /** Closes with a code; `hard` terminates soon even if the close handshake cannot complete. */
@@ -152,21 +151,29 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   if (!parsedLvlm.success) throw new FamiliarError('CONFIG_INVALID', formatZodError(parsedLvlm.error, 'lvlm'));
   const cfg = parsedServer.data;
   const lvlmCfg = parsedLvlm.data;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? silentLogger;
   const backend = options.backend;
   const imageLimits = options.imageLimits ?? DEFAULT_IMAGE_LIMITS;
   const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
   if (chatModel && lvlmCfg.labels) assertLabelFont(lvlmCfg.labelFont);
 
-  const reminders = new ReminderInbox();
+  const messages = loadMessages(cfg.language);
+  const inboxFile = options.reminderInbox;
+  const reminders = new ReminderInbox({ ...(inboxFile && { onChange: (all: ReminderEvent[]) => inboxFile.save(all) }) });
+  if (inboxFile) {
+    // A concept forgotten while the server was down (the CLI) takes its waiting reminders with it.
+    const known = new Set(backend.listConcepts().map((c) => c.id));
+    reminders.load((await inboxFile.load()).filter((r) => known.has(r.conceptId)));
+  }
   const asker = new Asker({
     backend,
     lvlm: chatModel,
     overlay: { labels: lvlmCfg.labels, fontFile: lvlmCfg.labelFont, maxSide: lvlmCfg.imageMaxSide, jpegQuality: lvlmCfg.jpegQuality },
     captionFirst: lvlmCfg.captionFirst,
+    tools: { mode: lvlmCfg.tools, rounds: lvlmCfg.toolRounds, timeoutMs: lvlmCfg.toolTimeoutMs, resultMaxBytes: lvlmCfg.toolResultMaxBytes },
     reminders,
     log,
-    messages: loadMessages(cfg.language),
+    messages,
     conversations: new ConversationStore({ maxTurns: cfg.conversationMaxTurns, maxBytes: cfg.conversationMaxBytes, idleMs: cfg.conversationIdleMs, maxConversations: cfg.maxConversations }),
   });
   const table = commandTable({
@@ -184,6 +191,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const blocked = blockListOf(cfg.blockedAddresses);
   const services: CommandServices = {
     cfg,
+    table,
+    messages,
     backend,
     asker,
     chatModel,
@@ -201,7 +210,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     clearTimeout(conn.authTimer);
     for (const ac of conn.asks.values()) ac.abort();
     conn.subscriptions.clear();
-    if (reason !== 'closed') log({ level: 'info', msg: 'connection dropped', reason, address: conn.address, client: conn.principal?.name });
+    if (reason !== 'closed') log('info', 'connection dropped', { reason, address: conn.address, client: conn.principal?.name });
   };
 
   /** Sends an event to every scene subscription whose camera filter admits `cameraId`; serialised once, if at all. */
@@ -220,7 +229,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   // Fired reminders go to every scene subscription too, and wait for their creator's next answer.
   const unsubscribeReminders = backend.subscribeReminders((r) => {
     reminders.add(r);
-    broadcast(r.cameraId, () => toWireReminder(r, Date.now()));
+    broadcast(r.cameraId, () => toWireReminder(r, Date.now(), messages));
   });
 
   const handleAuth = (conn: Connection, msg: unknown) => {
@@ -248,7 +257,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     const principal = verifier.verifyDigest(digest);
     if (!principal) {
       authLimiter.recordFailure(conn.address);
-      log({ level: 'warn', msg: 'authentication failed', address: conn.address });
+      log('warn', 'authentication failed', { address: conn.address });
       return refuse('invalid access token');
     }
     if (authenticatedCount >= cfg.maxClients) return refuse(`the server has its ${cfg.maxClients} clients; try again later`);
@@ -285,8 +294,10 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
       },
       (err: unknown) => {
         const e = toFamiliarError(err);
-        if (e.code === 'INTERNAL') log({ level: 'error', msg: 'command failed', type: cmd.type, error: redactCredentials(e.message), stack: redactCredentials((err as Error)?.stack ?? '') });
-        conn.error(id, e.code, e.code === 'INTERNAL' ? 'internal error' : clientSafeMessage(e.message));
+        if (e.code === 'INTERNAL') log('error', 'command failed', { type: cmd.type, error: redactCredentials(e.message), stack: redactCredentials((err as Error)?.stack ?? '') });
+        // An internal error's message and details may carry anything (paths, stacks): the client gets neither.
+        if (e.code === 'INTERNAL') conn.error(id, e.code, 'internal error');
+        else conn.error(id, e.code, clientSafeMessage(e.message), e.toJSON().details);
       },
     );
   };
@@ -303,7 +314,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
           return await admitted.entry.run(admitted.cmd, { server: services, session, principal });
         } catch (err) {
           const e = toFamiliarError(err);
-          if (e.code === 'INTERNAL') log({ level: 'error', msg: 'command failed', type: admitted.cmd.type, client: principal.name, error: e.message, stack: (err as Error)?.stack });
+          if (e.code === 'INTERNAL') log('error', 'command failed', { type: admitted.cmd.type, client: principal.name, error: e.message, stack: (err as Error)?.stack });
           throw e;
         }
       },
@@ -358,7 +369,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes the socket itself after a protocol error (1009 for an oversized message).
-      log({ level: 'info', msg: 'websocket error', code: err.code, error: err.message, address: conn.address });
+      log('info', 'websocket error', { code: err.code, error: err.message, address: conn.address });
     });
     ws.on('close', () => {
       if (!conn.closed) {
@@ -419,9 +430,9 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
     http.listen(cfg.port, cfg.host, () => resolve());
   });
   const address = http.address() as AddressInfo;
-  log({ level: 'info', msg: 'dialogue server listening', host: address.address, port: address.port, path: cfg.path, tls: cfg.tls !== null });
+  log('info', 'dialogue server listening', { host: address.address, port: address.port, path: cfg.path, tls: cfg.tls !== null });
   if (!cfg.tls && !isLoopback(address.address)) {
-    log({ level: 'warn', msg: 'listening beyond loopback without TLS: access tokens cross the network in clear text; set server.tls or use a reverse proxy' });
+    log('warn', 'listening beyond loopback without TLS: access tokens cross the network in clear text; set server.tls or use a reverse proxy');
   }
 
   return {
@@ -445,9 +456,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         closed++;
       }
       const after = verifier.names();
-      log({
-        level: 'info',
-        msg: 'access tokens reloaded',
+      log('info', 'access tokens reloaded', {
         tokens: after.length,
         added: after.filter((n) => !before.has(n)),
         removed: [...before].filter((n) => !after.includes(n)),
@@ -469,6 +478,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         http.close(() => resolve());
         http.closeAllConnections();
       });
+      await inboxFile?.flush();
     },
   };
 }

@@ -80,14 +80,22 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
 /** Reads and decodes an image file, checking its size before reading it. */
 export async function readImageFile(file: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   const limits = options.limits ?? DEFAULT_IMAGE_LIMITS;
+  const unreadable = (cause: unknown) => new FamiliarError('INPUT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause, details: { errno: (cause as NodeJS.ErrnoException).code } });
   let size: number;
   try {
-    size = (await stat(file)).size;
+    const st = await stat(file);
+    if (!st.isFile()) throw new FamiliarError('INPUT_INVALID', `${file} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not an image file`);
+    size = st.size;
   } catch (cause) {
-    throw new FamiliarError('INPUT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+    throw cause instanceof FamiliarError ? cause : unreadable(cause);
   }
   if (size > limits.maxImageBytes) throw new FamiliarError('IMAGE_TOO_LARGE', `${file} is ${size} bytes; the limit is ${limits.maxImageBytes}`);
-  const bytes = await readFile(file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (cause) {
+    throw unreadable(cause);
+  }
   try {
     return await decodeImage(bytes, options);
   } catch (err) {

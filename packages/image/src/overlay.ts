@@ -27,7 +27,7 @@ export const OVERLAY_PALETTE: readonly OverlayColour[] = [
 ];
 
 /** DejaVu Sans as installed by Debian/Ubuntu `fonts-dejavu-core`: present on every machine CI sets up. */
-export const DEFAULT_LABEL_FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
+const DEFAULT_LABEL_FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
 
 /** One box to draw. */
 export interface OverlayItem {
@@ -92,7 +92,7 @@ function labelText(label: string): string {
 }
 
 /** Colour of the i-th box; wraps after eight (the prompt then names boxes by colour *and* label). */
-export function overlayColour(index: number): OverlayColour {
+function overlayColour(index: number): OverlayColour {
   return OVERLAY_PALETTE[index % OVERLAY_PALETTE.length]!;
 }
 

@@ -89,7 +89,7 @@ export function stripPolite(text: string): string {
 }
 
 /** The sentence without polite openings and without "do you know" / "tell me" before a wh-word. */
-export function politeCore(text: string): string {
+function politeCore(text: string): string {
   return stripPolite(text).replace(ASK_OPENING, '');
 }
 
@@ -112,7 +112,7 @@ export function isReminderRequest(text: string): boolean {
 }
 
 /** "What was I doing when I last mentioned Grandma?", "When did I last talk about Billy?" */
-export function isLastMentionQuestion(text: string): boolean {
+function isLastMentionQuestion(text: string): boolean {
   return text.length <= MAX_INPUT && MENTION.test(text) && LAST.test(text);
 }
 

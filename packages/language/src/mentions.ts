@@ -39,7 +39,7 @@ export function foldText(s: string): string {
  * The words of a text (runs of letters and digits after folding). Apostrophes, hyphens and other
  * punctuation separate words, so "Billy's" is the words "billy" and "s" and a name matches whole words only.
  */
-export function tokenize(text: string): Token[] {
+function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
   let current: Token | undefined;
   let i = 0;

@@ -9,7 +9,7 @@ import { FamiliarError } from '@familiar/contracts';
  */
 
 /** Where the catalogues live (one JSON file per language). */
-export const MESSAGES_DIR = path.resolve(import.meta.dirname, '..', 'messages');
+const MESSAGES_DIR = path.resolve(import.meta.dirname, '..', 'messages');
 
 export type MessageParams = Readonly<Record<string, string | number>>;
 

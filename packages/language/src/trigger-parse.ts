@@ -2,7 +2,7 @@ import { asksAboutThePast, isPoliteRequest, stripPolite } from './intents.ts';
 import { extractMentions, type Mention, type NamedConcept } from './mentions.ts';
 
 /** A trigger request understood from a sentence; feed it (plus createdBy) to {@link TriggerStore.add}. */
-export interface TriggerRequest {
+export interface ParsedTrigger {
   conceptId: string;
   /** The concept's name as enrolled. */
   name: string;
@@ -32,7 +32,7 @@ const NOT_ROOMS = new Set(['home', 'here', 'back', 'door', 'house', 'me', 'us', 
  * null when the sentence is not such a request or names no enrolled concept; questions ("when did Billy
  * come in?") are not requests.
  */
-export function parseTriggerRequest(text: string, concepts: readonly NamedConcept[], options: TriggerParseOptions = {}): TriggerRequest | null {
+export function parseTriggerRequest(text: string, concepts: readonly NamedConcept[], options: TriggerParseOptions = {}): ParsedTrigger | null {
   if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT) return null;
   let s = text.replace(/\s+/g, ' ').trim();
   // "Can you remind me to … when …?" is a request despite its question mark; "when did Billy come in?" is not.
@@ -68,7 +68,7 @@ export function parseTriggerRequest(text: string, concepts: readonly NamedConcep
   const message = messageOf(action, mention.name, room);
   if (message === null) return null;
   const once = !REPEATING.test(marker[1]!) && !/\balways\b/i.test(action);
-  const out: TriggerRequest = { conceptId: mention.conceptId, name: mention.name, message, once };
+  const out: ParsedTrigger = { conceptId: mention.conceptId, name: mention.name, message, once };
   if (room !== undefined) out.room = room;
   return out;
 }

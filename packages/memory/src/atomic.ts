@@ -27,7 +27,7 @@ export function tempPathFor(file: string): string {
 }
 
 /** Whether a file name is a leftover temp file of {@link writeFileAtomic}. */
-export function isTempFileName(name: string): boolean {
+function isTempFileName(name: string): boolean {
   return TEMP_RE.test(name);
 }
 

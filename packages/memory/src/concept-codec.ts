@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CONCEPT_KINDS, EMBEDDING_SPACES, FamiliarError, type Concept, type ConceptKind, type ConceptView, type EmbeddingSpace, type Thresholds } from '@familiar/contracts';
+import { CONCEPT_CONTEXT_MAX, CONCEPT_KINDS, CONCEPT_NAME_MAX, EMBEDDING_SPACES, FamiliarError, type Concept, type ConceptKind, type ConceptView, type EmbeddingSpace, type Thresholds } from '@familiar/contracts';
 import { base64ToFloat32, corruptError, float32ToBase64 } from './atomic.ts';
 
 /** A view to enrol: id and addedAt are filled in when absent. */
@@ -24,9 +24,9 @@ export interface NewConcept {
   createdAt?: number;
 }
 
-export const CONCEPT_LIMITS = Object.freeze({
-  maxNameLength: 200,
-  maxContextLength: 10_000,
+const CONCEPT_LIMITS = Object.freeze({
+  maxNameLength: CONCEPT_NAME_MAX,
+  maxContextLength: CONCEPT_CONTEXT_MAX,
   maxOriginLength: 500,
   maxViewsPerConcept: 10_000,
   maxDim: 65_536,
@@ -54,7 +54,7 @@ export function checkName(name: unknown): string {
   return trimmed;
 }
 
-export function checkKind(kind: unknown): ConceptKind {
+function checkKind(kind: unknown): ConceptKind {
   if (!CONCEPT_KINDS.includes(kind as ConceptKind)) throw invalid(`kind must be one of ${CONCEPT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   return kind as ConceptKind;
 }

@@ -1,10 +1,10 @@
 import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EmbeddingSpace } from '@familiar/contracts';
+import { dot, type EmbeddingSpace } from '@familiar/contracts';
 import { ConceptStore, type ConceptStoreOptions } from './concept-store.ts';
 import type { NewConceptView } from './concept-codec.ts';
-import { caught, clusteredVectors, dot, errorCode, makeTempDir, mountTinyTmpfs, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
+import { caught, clusteredVectors, errorCode, makeTempDir, mountTinyTmpfs, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
 
 let dir: string;
 let store: ConceptStore | undefined;
@@ -167,7 +167,7 @@ describe('ConceptStore', () => {
     const notUnit = new Float32Array(16).fill(1);
     const cases: Array<[string, Promise<unknown>]> = [
       ['INPUT_INVALID', s.add({ name: '', kind: 'person' })],
-      ['INPUT_INVALID', s.add({ name: 'x'.repeat(201), kind: 'person' })],
+      ['INPUT_INVALID', s.add({ name: 'x'.repeat(65), kind: 'person' })],
       ['INPUT_INVALID', s.add({ name: 'A', kind: 'robot' as never })],
       ['INPUT_INVALID', s.add({ name: 'A', kind: 'person', views: [view('face', notUnit)] })],
       ['INPUT_INVALID', s.add({ name: 'A', kind: 'person', views: [view('face', new Float32Array(16).fill(Number.NaN))] })],

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { EMBEDDING_SPACES, FamiliarError, type Concept, type ConceptKind, type ConceptSummary, type ConceptView, type EmbeddingSpace } from '@familiar/contracts';
+import { EMBEDDING_SPACES, FamiliarError, silentLogger, type Concept, type ConceptKind, type ConceptSummary, type ConceptView, type EmbeddingSpace, type Logger, type ViewHit } from '@familiar/contracts';
 import { StoreConfig } from '@familiar/config';
 import { cleanTempFiles, fsyncDir, isQuarantineOf, quarantineFile, readVerified, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import {
@@ -17,10 +17,9 @@ import {
   type NewConcept,
   type NewConceptView,
 } from './concept-codec.ts';
-import { SpaceGallery, type IndexOrigin, type ViewHit } from './gallery.ts';
+import { SpaceGallery, type IndexOrigin } from './gallery.ts';
 import { HnswIndex } from './hnsw-index.ts';
 import { StoreLock } from './lock.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 
 /** Changes to a concept. `views` replaces all views and cannot be combined with `addViews`/`removeViewIds`. */
 export interface ConceptPatch {
@@ -38,7 +37,7 @@ export interface ConceptStoreOptions extends Partial<Pick<StoreConfig, 'hnswAbov
   dims?: Partial<Record<EmbeddingSpace, number>>;
   /** What to do with a concept file that fails its integrity check: move it aside and open without it (default), or fail. */
   onCorrupt?: 'quarantine' | 'fail';
-  log?: MemoryLogger;
+  log?: Logger;
   /** Clock for timestamps (tests). */
   now?: () => number;
   /** Bound of the writer queue; further writes are rejected with RATE_LIMITED. Default 1024. */
@@ -109,11 +108,12 @@ export class ConceptStore {
   readonly readOnly: boolean;
   readonly #conceptsDir: string;
   readonly #indexDir: string;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #maxPending: number;
   readonly #dims: Partial<Record<EmbeddingSpace, number>>;
   readonly #concepts = new Map<string, Concept>();
+  #revision = 0;
   readonly #names = new Map<string, string>();
   readonly #galleries: Record<EmbeddingSpace, SpaceGallery>;
   #tail: Promise<unknown> = Promise.resolve();
@@ -166,6 +166,11 @@ export class ConceptStore {
   /** Number of concepts. */
   get size(): number {
     return this.#concepts.size;
+  }
+
+  /** Bumped by every change to a concept, so a holder of a copy of the list knows when to refresh it. */
+  get revision(): number {
+    return this.#revision;
   }
 
   /** Every concept (vectors shared with the store: do not modify them). */
@@ -428,6 +433,7 @@ export class ConceptStore {
 
   /** Replaces `old` by `next` in memory (either may be absent) and keeps the galleries in step. */
   #apply(old: Concept | undefined, next: Concept | undefined): void {
+    this.#revision++;
     if (old !== undefined) {
       this.#concepts.delete(old.id);
       const key = nameKey(old.name, old.kind);

@@ -1,16 +1,7 @@
 import { createHash } from 'node:crypto';
-import { FamiliarError, type EmbeddingSpace } from '@familiar/contracts';
+import { FamiliarError, type EmbeddingSpace, type ViewHit } from '@familiar/contracts';
 import { HnswIndex, type HnswParams } from './hnsw-index.ts';
 import { assertDim, assertIndexDim, assertK, ExactIndex, type VectorIndex } from './vector-index.ts';
-
-/** One enrolled view matched by a search. */
-export interface ViewHit {
-  conceptId: string;
-  viewId: string;
-  similarity: number;
-  /** A negative view ("that's not Billy"): a match repels instead of attracting. */
-  negative: boolean;
-}
 
 /** What a gallery entry points back to. The vector is shared with the concept, not copied. */
 export interface GalleryEntry {

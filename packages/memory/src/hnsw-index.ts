@@ -25,7 +25,7 @@ export interface HnswParams {
 const STORE_DEFAULTS = StoreConfig.parse({});
 
 /** The store section's defaults: M 16, efConstruction 200, efSearch 256. */
-export const DEFAULT_HNSW_PARAMS: Readonly<HnswParams> = Object.freeze({
+const DEFAULT_HNSW_PARAMS: Readonly<HnswParams> = Object.freeze({
   m: STORE_DEFAULTS.hnswM,
   efConstruction: STORE_DEFAULTS.hnswEfConstruction,
   efSearch: STORE_DEFAULTS.hnswEfSearch,

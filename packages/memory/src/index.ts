@@ -1,14 +1,10 @@
 export * from './atomic.ts';
 export * from './vector-index.ts';
 export * from './hnsw-index.ts';
-export type { ViewHit, IndexOrigin } from './gallery.ts';
-export { CONCEPT_LIMITS, type NewConcept, type NewConceptView } from './concept-codec.ts';
+export type { NewConceptView } from './concept-codec.ts';
 export * from './concept-store.ts';
 export * from './sightings.ts';
-export * from './log.ts';
 export * from './lock.ts';
-export { JsonlFile, type JsonlSpec, type JsonlLoad, type JsonlOpenOptions } from './jsonl.ts';
-export type { ConceptCheck } from './checks.ts';
 export * from './notes.ts';
 export * from './triggers.ts';
 export * from './preferences.ts';

@@ -1,8 +1,7 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { cleanTempFiles, corruptError, quarantineFile, sha256Hex, storeIoError, writeFileAtomic } from './atomic.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 
 /**
  * A crash-safe append-only JSON-lines file: a header line `{"format":…,"version":…}`, then one record per
@@ -21,7 +20,7 @@ export interface JsonlSpec {
 export interface JsonlOpenOptions {
   /** Read only: never create, repair, quarantine or write the file. */
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   /** Clock (quarantine names). */
   now?: () => number;
 }
@@ -44,13 +43,13 @@ function lineHash(json: string): string {
 }
 
 /** One record as a checksummed line (with its newline). */
-export function encodeJsonlLine(spec: JsonlSpec, record: unknown): string {
+function encodeJsonlLine(spec: JsonlSpec, record: unknown): string {
   const json = JSON.stringify(record);
   return `{"h":"${lineHash(json)}",${JSON.stringify(spec.key)}:${json}}\n`;
 }
 
 /** The record of a line, or undefined when the line is torn, fails its checksum or is not a record line. */
-export function decodeJsonlLine(spec: JsonlSpec, line: string): unknown {
+function decodeJsonlLine(spec: JsonlSpec, line: string): unknown {
   try {
     const doc = JSON.parse(line) as Record<string, unknown>;
     if (typeof doc !== 'object' || doc === null || typeof doc.h !== 'string' || !(spec.key in doc)) return undefined;
@@ -132,7 +131,7 @@ export class JsonlFile {
     if (this.readOnly) throw new FamiliarError('STORE_IO', `${this.file} is opened read-only`);
   }
 
-  async #load(log: MemoryLogger, now: () => number): Promise<JsonlLoad> {
+  async #load(log: Logger, now: () => number): Promise<JsonlLoad> {
     const loaded: JsonlLoad = { records: [], droppedLines: 0, tempFilesRemoved: [], needsRewrite: false };
     const dir = path.dirname(this.file);
     if (!this.readOnly) {

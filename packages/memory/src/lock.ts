@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { fsyncDir, storeIoError, tempPathFor } from './atomic.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 
 /** The lock file's name inside a store directory. */
 export const LOCK_FILE_NAME = 'familiar.lock';
@@ -25,7 +24,7 @@ export interface LockOwner {
 }
 
 export interface StoreLockOptions {
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 

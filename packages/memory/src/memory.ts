@@ -1,12 +1,11 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { fsyncDir, readVerified, removeFileDurable, storeIoError, writeFileAtomic, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import type { ConceptCheck } from './checks.ts';
 import { ConceptStore, notFound, type ConceptStoreOptions } from './concept-store.ts';
 import { LOCK_FILE_NAME, StoreLock } from './lock.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { foldText } from '@familiar/language';
 import { NotesLog, type NoteRemoval } from './notes.ts';
 import { PreferenceStore } from './preferences.ts';
@@ -48,7 +47,7 @@ export interface MemoryOptions {
   readOnly?: boolean;
   /** Keep a small thumbnail per concept (config `store.embeddingsOnly: false`). Default: embeddings only, no image data at all. */
   keepThumbnails?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   /** Clock (tests). */
   now?: () => number;
 }
@@ -98,11 +97,11 @@ export class Memory {
   readonly unknowns: UnknownVisitors;
   readonly thumbnails: ThumbnailStore;
   readonly #lock: StoreLock | undefined;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   #forgetting: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(dir: string, readOnly: boolean, lock: StoreLock | undefined, log: MemoryLogger, parts: MemoryParts) {
+  private constructor(dir: string, readOnly: boolean, lock: StoreLock | undefined, log: Logger, parts: MemoryParts) {
     this.dir = dir;
     this.readOnly = readOnly;
     this.#lock = lock;

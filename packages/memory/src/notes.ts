@@ -1,31 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { FamiliarError, type Sighting } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger, type Note, type Sighting } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { mentionsAny, redactNames } from '@familiar/language';
 import type { SightingsLog } from './sightings.ts';
-
-/** Something a user said about one or more concepts in dialogue (CoViP: "what was I doing when I last mentioned Grandma?"). */
-export interface Note {
-  id: string;
-  /** The concepts the text is about (at least one). */
-  conceptIds: string[];
-  /** Who said it: a person concept id, a client name, or null when unknown. */
-  speaker: string | null;
-  text: string;
-  /** Epoch milliseconds. */
-  at: number;
-  /** The camera the speaker was at (or talking through), when known. */
-  cameraId?: string;
-  room?: string;
-  /** What the speaker was doing, e.g. a caption of the scene at the time. */
-  activity?: string;
-  /** Who may read it: the whole household (the default, absent), or only its speaker (and the control role). */
-  visibility?: 'private';
-}
 
 /**
  * Who is reading notes: the speaker keys that count as "me" (a member's name and person id). Private notes of
@@ -72,7 +52,7 @@ export interface NotesOptions {
   checkConcept?: ConceptCheck;
   /** Open without repairing or writing anything; every change is rejected with STORE_IO. */
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -135,7 +115,7 @@ export class NotesLog {
   readonly #maxText: number;
   readonly #windowMs: number;
   readonly #check: ConceptCheck | undefined;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #notes = new Map<string, Note>();
   readonly #byConcept = new Map<string, Set<string>>();

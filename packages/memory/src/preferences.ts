@@ -1,28 +1,9 @@
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger, type PreferenceAttribute, type Preferences } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, invalid, type ConceptCheck } from './checks.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { foldText, mentionsAny, redactNames } from '@familiar/language';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
-
-/** One liked or disliked attribute (ViPer): "the lights dim in the evening". */
-export interface PreferenceAttribute {
-  text: string;
-  /** 'extracted' from what the person said; 'edited' by a household member. */
-  source: 'extracted' | 'edited';
-  /** When it was last stated or edited (epoch ms). */
-  at: number;
-}
-
-/** A person's preferences. */
-export interface Preferences {
-  conceptId: string;
-  likes: PreferenceAttribute[];
-  dislikes: PreferenceAttribute[];
-  /** 0 when nothing was ever recorded. */
-  updatedAt: number;
-}
 
 /** Attribute texts to merge or set. */
 export interface PreferenceLists {
@@ -36,7 +17,7 @@ export interface PreferenceOptions {
   /** Validates concept ids (the {@link Memory} facade requires an enrolled person). */
   checkConcept?: ConceptCheck;
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -72,7 +53,7 @@ export class PreferenceStore {
   readonly readOnly: boolean;
   readonly #max: number;
   readonly #check: ConceptCheck | undefined;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #people = new Map<string, Preferences>();
   #snapshot: SnapshotFile | undefined;

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { FamiliarError, type Box, type Sighting } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Box, type Logger, type Sighting } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import type { ConceptCheck } from './checks.ts';
 import { JsonlFile, type JsonlSpec } from './jsonl.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 
 /** A concept (or unknown person) appearing: opens a visit. */
 export interface SightingStart {
@@ -55,7 +54,7 @@ export interface SightingsOptions {
   maxRecords?: number;
   flushMs?: number;
   updatePersistMs?: number;
-  log?: MemoryLogger;
+  log?: Logger;
   /** Clock (tests). */
   now?: () => number;
   /** Open without repairing or writing anything; every change is rejected with STORE_IO. */
@@ -114,7 +113,7 @@ export class SightingsLog {
   readonly #maxRecords: number;
   readonly #flushMs: number;
   readonly #updateMs: number;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #check: ConceptCheck | undefined;
   readonly #records = new Map<string, Entry>();

@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { cleanTempFiles, quarantineFile, readVerified, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 
 export interface SnapshotOptions<T> {
   /** Validates a verified payload; throws (anything) when its shape is wrong, which counts as corruption. */
@@ -10,7 +9,7 @@ export interface SnapshotOptions<T> {
   /** The document to write now (called when a save runs, so it always writes the latest state). */
   encode: () => unknown;
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -107,7 +106,7 @@ export async function readOrQuarantine<T>(
   file: string,
   spec: EnvelopeSpec,
   decode: (payload: unknown) => T,
-  options: { readOnly: boolean; log: MemoryLogger; now: () => number },
+  options: { readOnly: boolean; log: Logger; now: () => number },
 ): Promise<{ value: T | undefined; quarantined?: string }> {
   try {
     const payload = await readVerified(file, spec);

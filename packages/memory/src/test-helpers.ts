@@ -3,23 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FamiliarError, type ErrorCode } from '@familiar/contracts';
+import { FamiliarError, normalise, seededRandom, type ErrorCode } from '@familiar/contracts';
 
-import { seededRandom } from '@familiar/contracts';
 
 export { seededRandom };
 
 function gaussian(rand: () => number): number {
   const u = Math.max(rand(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
-
-export function normalise(v: Float32Array): Float32Array {
-  let n = 0;
-  for (const x of v) n += x * x;
-  n = Math.sqrt(n);
-  for (let i = 0; i < v.length; i++) v[i]! /= n;
-  return v;
 }
 
 export function randomUnit(dim: number, rand: () => number): Float32Array {
@@ -43,12 +34,6 @@ export function clusteredVectors(clusters: number, perCluster: number, dim: numb
   const vectors: Float32Array[] = [];
   for (const c of centres) for (let i = 0; i < perCluster; i++) vectors.push(perturb(c, noise, rand));
   return { vectors, centres };
-}
-
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }
 
 /** A fresh directory under the OS temp dir. */

@@ -4,7 +4,7 @@ import { FamiliarError } from '@familiar/contracts';
 import { cleanTempFiles, fsyncDir, removeFileDurable, storeIoError, writeFileAtomic } from './atomic.ts';
 
 /** Largest thumbnail accepted, bytes: a small JPEG for a list row, never a photo. */
-export const MAX_THUMBNAIL_BYTES = 64 * 1024;
+const MAX_THUMBNAIL_BYTES = 64 * 1024;
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, silentLogger, type Logger } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { capError, checkConceptRef, checkText, checkTime, DAY_MS, invalid, type ConceptCheck } from './checks.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { foldText, mentionsAny, redactNames } from '@familiar/language';
 import { SnapshotFile, type SnapshotOpenReport } from './snapshot.ts';
 
@@ -67,7 +66,7 @@ export interface TriggerOptions {
   /** Validates the concept id of new triggers (the {@link Memory} facade checks it is enrolled). */
   checkConcept?: ConceptCheck;
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -105,7 +104,7 @@ export class TriggerStore {
   readonly #cooldownMs: number;
   readonly #retentionMs: number;
   readonly #check: ConceptCheck | undefined;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #triggers = new Map<string, Trigger>();
   #snapshot: SnapshotFile | undefined;

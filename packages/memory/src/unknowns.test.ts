@@ -1,9 +1,9 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FamiliarError } from '@familiar/contracts';
+import { dot, FamiliarError, normalise } from '@familiar/contracts';
 import { UnknownVisitors, type UnknownOptions } from './unknowns.ts';
-import { caught, clusteredVectors, dot, errorCode, makeTempDir, normalise, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
+import { caught, clusteredVectors, errorCode, makeTempDir, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const T0 = Date.UTC(2026, 2, 2, 9); // a Monday

@@ -1,11 +1,10 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { dot, FamiliarError, normalise, silentLogger, type Logger, type UnknownSummary } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { base64ToFloat32, cleanTempFiles, float32ToBase64, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import { checkText, checkTime, DAY_MS, invalid } from './checks.ts';
 import { checkUnitVector, type NewConceptView } from './concept-codec.ts';
-import { silentLogger, type MemoryLogger } from './log.ts';
 import { CoalescedWrites, readOrQuarantine } from './snapshot.ts';
 
 /** An unrecognised face seen by a camera: its embedding (unit length, the face space's dimension). */
@@ -14,22 +13,6 @@ export interface UnknownObservation {
   /** Epoch ms; default now. */
   at?: number;
   cameraId?: string;
-}
-
-/** A provisional identity as listed to clients (no vectors). */
-export interface UnknownSummary {
-  /** `unknown-N`, never reused. */
-  id: string;
-  firstSeen: number;
-  lastSeen: number;
-  /** Visits in all (sightings closer together than the visit gap count once). */
-  visits: number;
-  /** Visits in the 7 days before now ("seen 4 times this week"). */
-  visitsLast7Days: number;
-  /** Days (UTC) with at least one visit in the 7 days before now. */
-  daysLast7Days: number;
-  viewCount: number;
-  lastCameraId?: string;
 }
 
 /** Where an observation went. */
@@ -66,7 +49,7 @@ export interface UnknownOptions {
   /** false: gather nothing, and erase what was gathered before (at open). Default true. */
   enabled?: boolean;
   readOnly?: boolean;
-  log?: MemoryLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -108,21 +91,6 @@ const MAX_VISIT_TIMES = 500;
 const WEEK_MS = 7 * DAY_MS;
 const MAINTENANCE_MS = 60 * 60 * 1000;
 
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
-
-function normalised(sum: Float32Array): Float32Array {
-  const m = Float32Array.from(sum);
-  let n = 0;
-  for (const x of m) n += x * x;
-  n = Math.sqrt(n) || 1;
-  for (let i = 0; i < m.length; i++) m[i]! /= n;
-  return m;
-}
-
 /**
  * Unrecognised faces grouped online into provisional identities (`unknown-1`, `unknown-2`, …), so the
  * household can be told "an unknown person was seen 4 times this week" and name them later.
@@ -153,7 +121,7 @@ export class UnknownVisitors {
   readonly #maxGroups: number;
   readonly #retentionMs: number;
   readonly #visitGapMs: number;
-  readonly #log: MemoryLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   #dim: number | undefined;
   readonly #groups = new Map<string, Group>();
@@ -249,7 +217,7 @@ export class UnknownVisitors {
       group.lastSeen = Math.max(group.lastSeen, at);
       if (newVisit) this.#countVisit(group, at);
       for (let i = 0; i < vector.length; i++) group.sum[i]! += vector[i]!;
-      group.mean = normalised(group.sum);
+      group.mean = normalise(Float32Array.from(group.sum));
       this.#addView(group, { vector, at, ...(cameraId === undefined ? {} : { cameraId }) });
     } else {
       const number = this.#nextNumber++;
@@ -531,7 +499,7 @@ function decodeGroup(payload: unknown, id: string): Group {
     visitTimes: p.visitTimes.map((t: unknown) => checkTime(t, 'visit time')).slice(-MAX_VISIT_TIMES),
     views,
     sum,
-    mean: normalised(sum),
+    mean: normalise(Float32Array.from(sum)),
   };
   if (p.lastCameraId !== undefined) g.lastCameraId = checkText(p.lastCameraId, 'lastCameraId', 200);
   return g;

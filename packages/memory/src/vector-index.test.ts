@@ -2,7 +2,8 @@ import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HnswIndex } from './hnsw-index.ts';
-import { clusteredVectors, caught, dot, errorCode, makeTempDir, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
+import { dot } from '@familiar/contracts';
+import { clusteredVectors, caught, errorCode, makeTempDir, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
 import { ExactIndex, type VectorHit, type VectorIndex } from './vector-index.ts';
 
 /** Brute-force reference answer. */

@@ -1,4 +1,4 @@
-import { FamiliarError, toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type SceneEvent } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Logger, type SceneEvent } from '@familiar/contracts';
 import { MqttConfig, formatZodError, type MqttCommandName } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { cameraEntities, cameraTopics, conceptEntities, conceptTopics, eventEntity, eventTopic, type EntityConfig, type EventType } from './discovery.ts';
@@ -43,7 +43,7 @@ export interface MqttBridgeOptions {
   runCommand?: CommandRunner;
   swVersion?: string;
   env?: NodeJS.ProcessEnv;
-  log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 export interface MqttBridgeStatus extends PublisherStats {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, type Logger } from '@familiar/contracts';
 import type { MqttConfig } from '@familiar/config';
 
 /** One message to publish. */
@@ -50,7 +50,7 @@ export interface PublisherOptions {
   subscriptions: readonly string[];
   onConnect(): void;
   onMessage(msg: Incoming): void;
-  log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { FamiliarError, type EmbeddingSpace } from '@familiar/contracts';
+import { FamiliarError, normalise, type EmbeddingSpace } from '@familiar/contracts';
 
 /**
  * The world the household is told apart from: embeddings of things nobody enrolled (strangers' faces, other
@@ -146,7 +146,7 @@ export class Cohort {
       for (let i = 0; i < count; i++) {
         const scale = buf.readFloatLE(at + i * 4);
         for (let d = 0; d < dim; d++) vectors[i * dim + d] = codes[i * dim + d]! * scale;
-        normaliseRow(vectors, i * dim, dim);
+        normalise(vectors.subarray(i * dim, (i + 1) * dim));
       }
       at += count * 4;
       for (let i = 0; i < count; i++) {
@@ -182,13 +182,6 @@ export class Cohort {
     }
     await writeFile(file, Buffer.concat(parts));
   }
-}
-
-function normaliseRow(v: Float32Array, o: number, dim: number): void {
-  let n = 0;
-  for (let d = 0; d < dim; d++) n += v[o + d]! * v[o + d]!;
-  const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
-  for (let d = 0; d < dim; d++) v[o + d] = v[o + d]! * inv;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   FamiliarError,
+  iou,
   type Box,
   type Concept,
   type ConceptKind,
@@ -14,11 +15,12 @@ import {
   type RgbImage,
   type StageTimings,
   type Thresholds,
+  type ViewHit,
 } from '@familiar/contracts';
 import type { RecognitionConfig } from '@familiar/config';
 import type { ImpostorScore } from './cohort.ts';
 import { cropRgb, resizeRgb } from '@familiar/image';
-import { alignFace, iou, type DetectorProposal, type FaceDetection, type VisionModels } from '@familiar/vision';
+import { alignFace, type DetectorProposal, type FaceDetection, type VisionModels } from '@familiar/vision';
 import type { Cohort } from './cohort.ts';
 import { isHumanFace } from './face-gate.ts';
 import { binariseMask, contextCrop as cropWithContext, maskBox, maskCoverage, maskedCrop, type BinaryMask, type EmbeddingReuse, type LiveMask, type MaskUse } from './regions.ts';
@@ -68,14 +70,6 @@ export interface DetailedRecognition extends Recognition {
   unknownFaces: UnknownFace[];
 }
 
-/** A stored view found by a similarity search. */
-export interface ViewHit {
-  conceptId: string;
-  viewId: string;
-  similarity: number;
-  negative: boolean;
-}
-
 /** What the recogniser needs from the concept store (the memory package's ConceptStore satisfies it). */
 export interface ConceptGallery {
   /** Names, kinds and thresholds of every concept (no views: matching reads this on every frame). */
@@ -104,7 +98,7 @@ export interface DecisionRule {
   worldMargin: number;
 }
 
-export const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64, cohortMargin: 0, worldMargin: 0.03 };
+const DEFAULT_DECISION_RULE: DecisionRule = { competitionMargin: 0.01, neighbourShare: 0.5, overlapIou: 0.5, k: 64, cohortMargin: 0, worldMargin: 0.03 };
 
 /** Order in which spaces win a concept's single box: a face is the surest evidence, body appearance the weakest. */
 const SPACE_PRIORITY: Record<EmbeddingSpace, number> = { face: 0, object: 1, body: 2 };

@@ -1,6 +1,6 @@
-import type { Box, RgbImage } from '@familiar/contracts';
+import { iou, type Box, type RgbImage } from '@familiar/contracts';
 import { clampBox, cropRgb, padBox, resizeRgb } from '@familiar/image';
-import { iou, type SalientMask } from '@familiar/vision';
+import type { SalientMask } from '@familiar/vision';
 
 /** A mask resampled onto an image's own pixel grid, binarised. */
 export interface BinaryMask {
@@ -96,7 +96,7 @@ export interface LiveMaskOptions {
   maxAgeFrames: number;
 }
 
-export const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50 });
+const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50 });
 
 /**
  * The salient mask of one camera, computed when the scene changes and reused while it does not. The mask is the
@@ -149,7 +149,7 @@ export interface EmbeddingReuseOptions {
   capacity: number;
 }
 
-export const DEFAULT_EMBEDDING_REUSE: Readonly<EmbeddingReuseOptions> = Object.freeze({ minIou: 0.85, maxAgeFrames: 10, capacity: 256 });
+const DEFAULT_EMBEDDING_REUSE: Readonly<EmbeddingReuseOptions> = Object.freeze({ minIou: 0.85, maxAgeFrames: 10, capacity: 256 });
 
 interface Remembered {
   kind: string;

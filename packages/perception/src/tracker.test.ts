@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FamiliarError, type Box, type ConceptKind } from '@familiar/contracts';
-import { assignMinCost, iou, regionOf, SceneTracker, type Observation, type TrackEvent, type TrackerFrame } from './tracker.ts';
+import { FamiliarError, type Box, type ConceptKind, type Observation } from '@familiar/contracts';
+import { iou } from '@familiar/contracts';
+import { assignMinCost, regionOf, SceneTracker, type TrackEvent, type TrackerFrame } from './tracker.ts';
 
 const W = 640;
 const H = 480;

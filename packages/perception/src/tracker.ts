@@ -1,19 +1,5 @@
 import { TrackingConfig } from '@familiar/config';
-import { FamiliarError, type Box, type ConceptKind, type SceneEvent, type SceneRegion, type SceneTrack } from '@familiar/contracts';
-
-/** One candidate region of a frame, already scored by the recogniser. */
-export interface Observation {
-  box: Box;
-  kind: ConceptKind;
-  /** null: nobody enrolled matched (an unknown person, an unrecognised pet or object). */
-  conceptId: string | null;
-  name: string | null;
-  similarity: number;
-  /** 0..1; the weight of this observation's identity vote. */
-  confidence: number;
-  /** Appearance embedding (unit length), when the recogniser has one: helps keep ids through crossings. */
-  embedding?: Float32Array;
-}
+import { cosine, FamiliarError, iou, type Box, type ConceptKind, type Observation, type SceneEvent, type SceneRegion, type SceneTrack } from '@familiar/contracts';
 
 /** Everything the tracker needs from one processed frame. */
 export interface TrackerFrame {
@@ -452,16 +438,6 @@ export function assignMinCost(cost: readonly (readonly number[])[]): number[] {
   return out;
 }
 
-/** Intersection over union of two boxes (0 when either is empty). */
-export function iou(a: Box, b: Box): number {
-  const w = Math.min(a.xmax, b.xmax) - Math.max(a.xmin, b.xmin);
-  const h = Math.min(a.ymax, b.ymax) - Math.max(a.ymin, b.ymin);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  const union = (a.xmax - a.xmin) * (a.ymax - a.ymin) + (b.xmax - b.xmin) * (b.ymax - b.ymin) - inter;
-  return union > 0 ? inter / union : 0;
-}
-
 /** The 3×3 grid cell of a box centre; with `previous`, the cell only changes past a small hysteresis margin. */
 export function regionOf(box: Box, width: number, height: number, previous: SceneRegion | null): SceneRegion {
   const fx = Math.min(1, Math.max(0, centreX(box) / width));
@@ -503,17 +479,6 @@ const centreX = (b: Box): number => (b.xmin + b.xmax) / 2;
 const centreY = (b: Box): number => (b.ymin + b.ymax) / 2;
 const centreDistance = (a: Box, b: Box): number => Math.hypot(centreX(a) - centreX(b), centreY(a) - centreY(b));
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
 
 /** (1-a)·old + a·new, renormalised to unit length. */
 function blend(old: Float32Array, next: Float32Array, a: number): Float32Array {

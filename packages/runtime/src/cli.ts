@@ -2,19 +2,20 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CONCEPT_KINDS, FamiliarError, toFamiliarError, type ConceptKind } from '@familiar/contracts';
+import { CONCEPT_KINDS, FamiliarError, scaleBox, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { fetchModels, openModel } from '@familiar/vision';
 import { FamiliarCore, type ImageRecognition } from './core.ts';
 import { evaluateDataset, type Progress } from './eval.ts';
 import { buildCohort } from './cohort-build.ts';
-import { Runtime, type RuntimeLog } from './live/runtime.ts';
+import { Runtime } from './live/runtime.ts';
 import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
-import { redactCredentials } from '@familiar/dialogue';
+import { redactCredentials, toWireConcept } from '@familiar/dialogue';
 import { MEMORY_COMMANDS } from './cli-memory.ts';
 import { Household } from './household.ts';
+import { snakeCaseKeys } from './snake-case.ts';
 
 const USAGE = `familiar — knows its household
 
@@ -157,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
         core.enrol({ name: values.name!, kind: values.kind as ConceptKind, context: values.context ?? '', photos: args.map((file) => ({ file })) }),
       );
       for (const r of res.rejected) process.stderr.write(`skipped ${r.origin}: ${r.code}: ${r.message}\n`);
-      if (values.json) print(JSON.stringify(res));
+      if (values.json) print(JSON.stringify({ concept: toWireConcept(res.concept), rejected: res.rejected }));
       else print(`enrolled ${res.concept.kind} "${res.concept.name}" (${res.concept.id}) from ${res.concept.viewCount} view(s); thresholds ${JSON.stringify(res.concept.thresholds)}`);
       return 0;
     }
@@ -165,13 +166,14 @@ async function main(argv: string[]): Promise<number> {
     case 'recognize': {
       if (args.length !== 1) throw usageError('recognise needs exactly one IMAGE');
       const file = args[0]!;
+      if (values.overlay !== undefined) checkOverlayPath(values.overlay);
       await withCore(
         values,
         async (core) => {
         const rec = await core.recognise({ file });
         if (values.overlay) await writeOverlay(values.overlay, rec);
         const { image: _image, scale: _scale, unknownFaces, ...report } = rec;
-        if (values.json) print(JSON.stringify({ image: file, ...report, unknownFaces: unknownFaces.map((f) => f.box) }));
+        if (values.json) print(JSON.stringify(snakeCaseKeys({ image: file, ...report, unknownFaces: unknownFaces.map((f) => f.box) })));
         else if (rec.matches.length === 0) print(`${file}: no enrolled concept recognised`);
         else
           for (const m of rec.matches)
@@ -183,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'list': {
       const concepts = await withCore(values, async (core) => core.list(), true);
-      if (values.json) print(JSON.stringify(concepts));
+      if (values.json) print(JSON.stringify(concepts.map(toWireConcept)));
       else if (concepts.length === 0) print('nobody and nothing enrolled yet');
       else for (const c of concepts) print(`${c.name} (${c.kind}, ${c.viewCount} views) ${c.id}${c.context ? ` — ${c.context}` : ''}`);
       return 0;
@@ -192,13 +194,13 @@ async function main(argv: string[]): Promise<number> {
       if (args.length !== 1) throw usageError('update needs exactly one NAME or ID');
       if (values.name === undefined && values.context === undefined) throw usageError('update needs --name and/or --context');
       const c = await withCore(values, (core) => core.update(args[0]!, { ...(values.name !== undefined && { name: values.name }), ...(values.context !== undefined && { context: values.context }) }));
-      print(values.json ? JSON.stringify(c) : `updated "${c.name}" (${c.id})`);
+      print(values.json ? JSON.stringify(toWireConcept(c)) : `updated "${c.name}" (${c.id})`);
       return 0;
     }
     case 'forget': {
       if (args.length !== 1) throw usageError('forget needs exactly one NAME or ID');
       const c = await withCore(values, (core) => core.forget(args[0]!));
-      print(values.json ? JSON.stringify(c) : `forgot "${c.name}" (${c.id}) and every view of it`);
+      print(values.json ? JSON.stringify(toWireConcept(c)) : `forgot "${c.name}" (${c.id}) and every view of it`);
       return 0;
     }
     case 'eval': {
@@ -298,7 +300,7 @@ async function main(argv: string[]): Promise<number> {
  * stdout line says where to connect. SIGHUP re-reads the configuration and applies its access tokens.
  */
 async function start(config: ResolvedConfig, reload: () => ResolvedConfig): Promise<number> {
-  const log: RuntimeLog = (level, msg, fields) => {
+  const log: Logger = (level, msg, fields) => {
     if (level === 'debug') return;
     process.stderr.write(`${redactCredentials(JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields }))}\n`);
   };
@@ -326,15 +328,24 @@ async function start(config: ResolvedConfig, reload: () => ResolvedConfig): Prom
   return 0;
 }
 
+/** The overlay is a JPEG: another extension would name a file whose bytes are not what it says. */
+function checkOverlayPath(out: string): void {
+  if (!/\.jpe?g$/i.test(out)) throw new FamiliarError('INPUT_INVALID', `--overlay writes a JPEG image; name the file .jpg or .jpeg, not ${path.basename(out)}`);
+}
+
 /** Draws the recognised boxes on the analysed image (its own pixels: the boxes are scaled back down). */
 async function writeOverlay(out: string, rec: ImageRecognition): Promise<void> {
   const s = rec.scale;
   const items = rec.matches.map((m) => ({
     label: m.name,
-    box: { xmin: m.box.xmin / s, ymin: m.box.ymin / s, xmax: m.box.xmax / s, ymax: m.box.ymax / s },
+    box: scaleBox(m.box, 1 / s),
   }));
   const result = await renderOverlay(rec.image, items);
-  await writeFile(out, result.jpeg);
+  try {
+    await writeFile(out, result.jpeg);
+  } catch (cause) {
+    throw new FamiliarError('INPUT_INVALID', `cannot write the overlay to ${out}: ${(cause as Error).message}`, { cause, details: { errno: (cause as NodeJS.ErrnoException).code } });
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { FamiliarError, toFamiliarError, type EmbeddingSpace } from '@familiar/contracts';
+import { dot, FamiliarError, toFamiliarError, type EmbeddingSpace } from '@familiar/contracts';
 import { loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { Cohort, sourceGroup, type CohortSpace } from '@familiar/perception';
 import { FamiliarCore } from './core.ts';
@@ -82,8 +82,3 @@ export async function buildCohort(config: ResolvedConfig, dirs: readonly string[
   return { file: out, images: rows.length - rejected.length, entries: Object.fromEntries(spaces.map((s) => [s.space, s.groups.length])), rejected };
 }
 
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}

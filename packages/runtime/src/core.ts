@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
+  CONCEPT_CONTEXT_MAX,
   CONCEPT_KINDS,
+  CONCEPT_NAME_MAX,
   FamiliarError,
+  roundBox,
+  scaleBox,
   toFamiliarError,
   type Box,
   type Concept,
@@ -9,6 +13,8 @@ import {
   type ConceptSummary,
   type ConceptView,
   type EmbeddingSpace,
+  type ErrorCode,
+  type Logger,
   type RgbImage,
 } from '@familiar/contracts';
 import path from 'node:path';
@@ -21,7 +27,8 @@ import { loadVisionModels, type VisionModels } from '@familiar/vision';
 /** One enrolment photo: encoded bytes or a file path, with a label for messages. */
 export type PhotoInput = { bytes: Uint8Array; origin: string } | { file: string; origin?: string };
 
-export interface EnrolRequest {
+/** What {@link FamiliarCore.enrol} takes (the dialogue service's EnrolRequest becomes one of these in the runtime). */
+export interface EnrolInput {
   name: string;
   kind: ConceptKind;
   context?: string;
@@ -30,7 +37,7 @@ export interface EnrolRequest {
 
 export interface PhotoRejection {
   origin: string;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -61,9 +68,6 @@ async function thumbnailOf(image: RgbImage, box: Box): Promise<Uint8Array> {
   return encodeJpeg(await downscale(contextCrop(image, box, 0.15), THUMBNAIL_SIDE), 80);
 }
 
-export const MAX_NAME_LENGTH = 64;
-export const MAX_CONTEXT_LENGTH = 2000;
-
 /**
  * The recognition core wired together: models, the persistent concept store and the recogniser. The CLI, the
  * evaluation and the live runtime all go through this one object.
@@ -90,7 +94,7 @@ export class FamiliarCore {
    * Loads the models and opens the store (taking its lock, unless `readOnly`: a read-only core can list and
    * recognise beside a running runtime but changes nothing).
    */
-  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean; cohort?: boolean } = {}): Promise<FamiliarCore> {
+  static async open(config: ResolvedConfig, storeDir = config.paths.storeDir, options: { readOnly?: boolean; cohort?: boolean; log?: Logger } = {}): Promise<FamiliarCore> {
     const cohort = options.cohort === false ? null : loadCohort(config);
     const models = await loadVisionModels(config);
     try {
@@ -100,6 +104,7 @@ export class FamiliarCore {
         concepts: { hnswAbove, hnswM, hnswEfConstruction, hnswEfSearch },
         ...(options.readOnly && { readOnly: true }),
         keepThumbnails: !config.store.embeddingsOnly,
+        ...(options.log && { log: options.log }),
       });
       const core = new FamiliarCore(config, models, memory, cohort);
       // Thresholds depend on the cohort too: a rebuilt or newly shipped cohort moves them, so every concept is
@@ -137,7 +142,7 @@ export class FamiliarCore {
    * Enrols a concept from photos. Photos that cannot be used are reported, not fatal, as long as one gives a view.
    * The concept is durable when this resolves; thresholds of every concept sharing a space are recalibrated.
    */
-  async enrol(req: EnrolRequest): Promise<EnrolResult> {
+  async enrol(req: EnrolInput): Promise<EnrolResult> {
     const name = validateName(req.name);
     if (!CONCEPT_KINDS.includes(req.kind)) throw new FamiliarError('INPUT_INVALID', `kind must be one of ${CONCEPT_KINDS.join(', ')}`);
     const context = validateContext(req.context ?? '');
@@ -147,6 +152,11 @@ export class FamiliarCore {
     }
     if (this.store.findByName(name, req.kind)) throw new FamiliarError('CONCEPT_EXISTS', `a ${req.kind} called "${name}" is already enrolled`);
     const { views, rejected, first } = await this.#views(req.photos, req.kind);
+    // No photo could even be read (not an image, too large, missing): say that, not "no face found".
+    const unread = rejected[0];
+    if (views.length === 0 && unread && rejected.every((r) => r.code !== 'ENROL_NO_VIEWS')) {
+      throw new FamiliarError(unread.code, rejected.length === 1 ? unread.message : rejected.map((r) => `${r.origin}: ${r.message}`).join('; '), { details: { rejected } });
+    }
     assertViews(views, req.photos.length);
     const concept = await this.enrolViews({ name, kind: req.kind, context, views });
     if (first && this.memory.thumbnails.keep) {
@@ -180,7 +190,7 @@ export class FamiliarCore {
     const concept = this.resolve(req.concept);
     const decoded = await this.decode(req.photo);
     const s = decoded.scale;
-    const box = req.box ? { xmin: req.box.xmin / s, ymin: req.box.ymin / s, xmax: req.box.xmax / s, ymax: req.box.ymax / s } : null;
+    const box = req.box ? scaleBox(req.box, 1 / s) : null;
     const origin = 'bytes' in req.photo ? req.photo.origin : (req.photo.origin ?? req.photo.file);
     const views = await this.recognizer.correctionViews(decoded.image, { conceptId: concept.id, kind: concept.kind }, box, req.verdict === 'not', origin);
     if (views.length === 0) {
@@ -262,8 +272,8 @@ export class FamiliarCore {
       ...rec,
       width: decoded.originalWidth,
       height: decoded.originalHeight,
-      matches: rec.matches.map((m) => ({ ...m, box: scaleBox(m.box, s) })),
-      unknownFaces: rec.unknownFaces.map((f) => ({ ...f, box: scaleBox(f.box, s) })),
+      matches: rec.matches.map((m) => ({ ...m, box: roundBox(scaleBox(m.box, s)) })),
+      unknownFaces: rec.unknownFaces.map((f) => ({ ...f, box: roundBox(scaleBox(f.box, s)) })),
       timings: { decode: decodeMs, ...rec.timings },
       image: decoded.image,
       scale: s,
@@ -275,7 +285,7 @@ export class FamiliarCore {
  * The cohort named by the models manifest, checked against the embedders it was built with (a cohort computed with
  * another model would calibrate nonsense); null when the manifest names none.
  */
-export function loadCohort(config: ResolvedConfig): Cohort | null {
+function loadCohort(config: ResolvedConfig): Cohort | null {
   const manifest = loadModelsManifest(config.paths.modelsManifest);
   if (!manifest.cohort) return null;
   const file = path.resolve(path.dirname(config.paths.modelsManifest), manifest.cohort);
@@ -290,7 +300,7 @@ export function loadCohort(config: ResolvedConfig): Cohort | null {
   return cohort;
 }
 
-export function summarise(c: Concept): ConceptSummary {
+function summarise(c: Concept): ConceptSummary {
   return {
     id: c.id,
     name: c.name,
@@ -307,28 +317,23 @@ function spacesOf(views: readonly ConceptView[]): Set<EmbeddingSpace> {
   return new Set(views.map((v) => v.space));
 }
 
-function scaleBox(b: Box, s: number): Box {
-  const r = (x: number) => Math.round(x * s);
-  return { xmin: r(b.xmin), ymin: r(b.ymin), xmax: r(b.xmax), ymax: r(b.ymax) };
-}
-
 // Control characters would corrupt labels, logs and prompts.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-export function validateName(raw: string): string {
+function validateName(raw: string): string {
   if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'name must be a string');
   const name = raw.normalize('NFC').trim();
   if (name.length === 0) throw new FamiliarError('INPUT_INVALID', 'name must not be empty');
-  if (name.length > MAX_NAME_LENGTH) throw new FamiliarError('INPUT_INVALID', `name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (name.length > CONCEPT_NAME_MAX) throw new FamiliarError('INPUT_INVALID', `name is longer than ${CONCEPT_NAME_MAX} characters`);
   if (CONTROL.test(name)) throw new FamiliarError('INPUT_INVALID', 'name must not contain control characters');
   return name;
 }
 
-export function validateContext(raw: string): string {
+function validateContext(raw: string): string {
   if (typeof raw !== 'string') throw new FamiliarError('INPUT_INVALID', 'context must be a string');
   const context = raw.normalize('NFC').trim();
-  if (context.length > MAX_CONTEXT_LENGTH) throw new FamiliarError('INPUT_INVALID', `context is longer than ${MAX_CONTEXT_LENGTH} characters`);
+  if (context.length > CONCEPT_CONTEXT_MAX) throw new FamiliarError('INPUT_INVALID', `context is longer than ${CONCEPT_CONTEXT_MAX} characters`);
   // Newlines and tabs are fine in free text; other control characters are not.
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(context)) throw new FamiliarError('INPUT_INVALID', 'context must not contain control characters');
   return context;

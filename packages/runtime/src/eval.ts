@@ -115,7 +115,7 @@ export type Progress = (done: number, total: number, label: string) => void;
 const REQUIRED = ['file', 'concept', 'category', 'object_class', 'split', 'concepts_present'] as const;
 
 /** RFC 4180 CSV (quoted fields, doubled quotes, CRLF) — file names may hold commas and spaces. */
-export function parseCsv(text: string): string[][] {
+function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
   let row: string[] = [];
   let field = '';

@@ -1,5 +1,4 @@
-import { FamiliarError, type Box, type ConceptSummary, type Sighting } from '@familiar/contracts';
-import type { MentionRecallInfo, NoteInfo, NoteReaderInfo, PreferencesInfo, SightingInfo, TriggerInfo, TriggerRequest, UnknownInfo } from '@familiar/dialogue';
+import { FamiliarError, type Box, type ConceptSummary, type MentionRecallInfo, type Note, type NoteReaderInfo, type Preferences, type Sighting, type SightingInfo, type TriggerInfo, type TriggerRequest, type UnknownSummary } from '@familiar/contracts';
 import { mentionedIds, parseTriggerRequest } from '@familiar/language';
 import { noteReaderOf, type Memory, type NoteReader, type Trigger } from '@familiar/memory';
 import type { FamiliarCore } from './core.ts';
@@ -70,7 +69,7 @@ export class Household {
     return this.memory.sightings.recent(query).map((s) => this.#sightingInfo(s));
   }
 
-  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<NoteInfo> {
+  async addNote(note: { text: string; speaker: string | null; conceptIds?: string[]; cameraId?: string; visibility?: 'private' | 'household' }): Promise<Note> {
     const concepts = this.core.store.list();
     const conceptIds = note.conceptIds ?? mentionedIds(note.text, concepts);
     if (conceptIds.length === 0) throw new FamiliarError('INPUT_INVALID', 'the note names no enrolled concept');
@@ -86,7 +85,7 @@ export class Household {
     });
   }
 
-  notes(conceptId: string, limit: number, reader?: NoteReaderInfo): NoteInfo[] {
+  notes(conceptId: string, limit: number, reader?: NoteReaderInfo): Note[] {
     return this.memory.notes.forConcept(this.core.resolve(conceptId).id, limit, this.#noteReader(reader));
   }
 
@@ -145,16 +144,16 @@ export class Household {
     return this.#triggerInfo(await this.memory.triggers.cancel(id));
   }
 
-  preferences(conceptId: string): PreferencesInfo {
+  preferences(conceptId: string): Preferences {
     return { ...this.memory.preferences.get(this.core.resolve(conceptId).id) };
   }
 
-  async setPreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<PreferencesInfo> {
+  async setPreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<Preferences> {
     const id = this.core.resolve(conceptId).id;
     return { ...(await this.memory.preferences.set(id, lists)) };
   }
 
-  async mergePreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<PreferencesInfo> {
+  async mergePreferences(conceptId: string, lists: { likes: string[]; dislikes: string[] }): Promise<Preferences> {
     const id = this.core.resolve(conceptId).id;
     return { ...(await this.memory.preferences.merge(id, lists)) };
   }
@@ -163,7 +162,7 @@ export class Household {
     return this.core.correct({ concept: req.conceptId, verdict: req.verdict, photo: { bytes: req.jpeg, origin: 'correction' }, box: req.box ?? null });
   }
 
-  unknowns(): UnknownInfo[] {
+  unknowns(): UnknownSummary[] {
     return this.memory.unknowns.list();
   }
 

@@ -1,7 +1,7 @@
-import type { RgbImage } from '@familiar/contracts';
+import { normalise, type RgbImage } from '@familiar/contracts';
 import { resizeRgb } from '@familiar/image';
 import { float32Tensor, type ModelSession } from './session.ts';
-import { BatchBuffer, l2normalize, writeChw } from './tensor.ts';
+import { BatchBuffer, writeChw } from './tensor.ts';
 
 /** MobileNetV2 `features` (1280 × H/32 × W/32), average-pooled into one unit vector per crop. */
 export class ObjectEmbedder {
@@ -37,7 +37,7 @@ export class ObjectEmbedder {
         for (let k = 0; k < cells; k++) acc[0] = acc[0]! + data[o + k]!;
         v[c] = acc[0]!;
       }
-      vectors.push(l2normalize(v));
+      vectors.push(normalise(v));
     }
     return vectors;
   }
@@ -61,7 +61,7 @@ export class BodyEmbedder {
     const t = out['output']!;
     const dim = t.dims[1]!;
     const data = t.data as Float32Array;
-    return crops.map((_, i) => l2normalize(new Float32Array(data.subarray(i * dim, (i + 1) * dim))));
+    return crops.map((_, i) => normalise(new Float32Array(data.subarray(i * dim, (i + 1) * dim))));
   }
 }
 

@@ -1,8 +1,8 @@
-import type { Box, Point, RgbImage } from '@familiar/contracts';
+import { normalise, type Box, type Point, type RgbImage } from '@familiar/contracts';
 import { flipHorizontal, resizeRgb } from '@familiar/image';
 import { nms } from './geometry.ts';
 import { float32Tensor, type ModelSession } from './session.ts';
-import { BatchBuffer, l2normalize, writeChw } from './tensor.ts';
+import { BatchBuffer, writeChw } from './tensor.ts';
 
 export interface FaceDetection {
   box: Box;
@@ -145,6 +145,6 @@ export class FaceEmbedder {
     const v = await this.#raw(aligned);
     const f = await this.#raw(flipHorizontal(aligned));
     for (let i = 0; i < v.length; i++) v[i] = v[i]! + f[i]!;
-    return l2normalize(v);
+    return normalise(v);
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { estimateSimilarity } from './faces.ts';
-import { iou, nms } from './geometry.ts';
+import { iou } from '@familiar/contracts';
+import { nms } from './geometry.ts';
 import { writeChw } from './tensor.ts';
 
 describe('nms', () => {

@@ -5,7 +5,6 @@ import * as ort from 'onnxruntime-node';
 import { FamiliarError } from '@familiar/contracts';
 import type { ModelEntry, ModelRole, Provider } from '@familiar/config';
 
-export type Tensor = ort.Tensor;
 export type Feeds = Record<string, ort.Tensor>;
 
 /** A loaded model: its ONNX Runtime session, which provider it landed on, and cumulative run time. */
@@ -138,8 +137,3 @@ export async function openModel(role: ModelRole, entry: ModelEntry, modelsDir: s
   throw new FamiliarError(allGpu ? 'PROVIDER_UNAVAILABLE' : 'MODEL_LOAD_FAILED', `cannot open ${file} (role ${role}): ${errors.join('; ')}`);
 }
 
-/** Providers compiled into this onnxruntime-node binary. */
-export function supportedProviders(): string[] {
-  const list = (ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.();
-  return list ? list.map((b) => b.name) : ['cpu'];
-}

@@ -59,20 +59,6 @@ export function writeChw(
   }
 }
 
-export function l2normalize(v: Float32Array): Float32Array {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-  for (let i = 0; i < v.length; i++) v[i] = v[i]! * inv;
-  return v;
-}
-
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
-
 /** A model input buffer reused across runs and grown on demand (ORT has copied it by the time run() resolves). */
 export class BatchBuffer {
   #buf = new Float32Array(0);

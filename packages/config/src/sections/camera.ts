@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 const SOURCE_KINDS = ['replay', 'ffmpeg', 'node-webcam', 'gstreamer-csi'] as const;
 
-export const CameraSourceConfig = z
+const CameraSourceConfig = z
   .object({
     kind: z.enum(SOURCE_KINDS).describe('Which FrameSource adapter to use.'),
     uri: z

@@ -5,7 +5,7 @@ export type ModelRole = z.infer<typeof ModelRole>;
 
 const Dim = z.union([z.number().int().positive(), z.literal('dynamic')]);
 
-export const ModelInputSpec = z
+const ModelInputSpec = z
   .object({
     name: z.string().min(1).describe('Name of the input tensor.'),
     layout: z.literal('NCHW').describe('Tensor layout.'),

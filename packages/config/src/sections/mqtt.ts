@@ -10,7 +10,7 @@ const TopicLevel = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _
 export const MQTT_COMMANDS = ['ask', 'reminder'] as const;
 export type MqttCommandName = (typeof MQTT_COMMANDS)[number];
 
-export const MqttTlsConfig = z
+const MqttTlsConfig = z
   .object({
     caFile: z.string().nullable().default(null).describe('PEM file of the certificate authority that signed the broker certificate (null: the system CAs).'),
     certFile: z.string().nullable().default(null).describe('PEM client certificate, for brokers that authenticate clients by certificate (with keyFile).'),
@@ -23,7 +23,7 @@ export const MqttTlsConfig = z
   });
 export type MqttTlsConfig = z.infer<typeof MqttTlsConfig>;
 
-export const MqttPublishConfig = z
+const MqttPublishConfig = z
   .object({
     presence: z.boolean().default(true).describe('Per person and pet: a presence binary_sensor (in view of a camera now) and a sensor naming the room.'),
     lastSeen: z.boolean().default(true).describe('Per concept: a timestamp sensor of when it was last seen, with camera, room and confidence as attributes.'),

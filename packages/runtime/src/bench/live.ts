@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Logger } from '@familiar/contracts';
 import { CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { Memory } from '@familiar/memory';
-import { Runtime, type RuntimeLog } from '../live/runtime.ts';
+import { Runtime } from '../live/runtime.ts';
 import type { SceneConcept } from './scenes.ts';
 import { reuseRate, sumModelMs, summarise, type Summary } from './stats.ts';
 import { WsProbe } from './ws-probe.ts';
@@ -165,7 +166,7 @@ function liveConfig(options: LiveOptions, cameras: number, token: string): Resol
   };
 }
 
-function runtimeLog(log: (line: string) => void): RuntimeLog {
+function runtimeLog(log: (line: string) => void): Logger {
   return (level, msg, fields) => {
     if (level === 'warn' || level === 'error') log(`runtime ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
   };

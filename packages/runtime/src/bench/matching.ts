@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { seededRandom } from '@familiar/contracts';
+import { normalise, seededRandom } from '@familiar/contracts';
 import { ExactIndex, HnswIndex, type HnswParams, type VectorIndex } from '@familiar/memory';
 import { median } from './stats.ts';
 
@@ -163,14 +163,6 @@ function jitter(v: Float32Array, amount: number, rand: () => number): Float32Arr
   const scale = amount / Math.sqrt(v.length);
   for (let j = 0; j < v.length; j++) out[j] = v[j]! + scale * gaussian(rand);
   return normalise(out);
-}
-
-function normalise(v: Float32Array): Float32Array {
-  let s = 0;
-  for (let j = 0; j < v.length; j++) s += v[j]! * v[j]!;
-  const inv = 1 / Math.sqrt(s || 1);
-  for (let j = 0; j < v.length; j++) v[j] = v[j]! * inv;
-  return v;
 }
 
 function gaussian(rand: () => number): number {

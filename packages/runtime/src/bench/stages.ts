@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ConceptKind, RgbImage } from '@familiar/contracts';
+import type { ConceptKind, Observation, RgbImage } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
 import { cropRgb, decodeImage, renderOverlay } from '@familiar/image';
-import { contextCrop, SceneTracker, type Observation } from '@familiar/perception';
+import { contextCrop, SceneTracker } from '@familiar/perception';
 import { alignFace, type VisionModels } from '@familiar/vision';
 import { Engine } from '../live/engine.ts';
 import type { SceneSet } from './scenes.ts';

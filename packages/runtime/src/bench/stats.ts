@@ -12,7 +12,7 @@ export interface Summary {
 }
 
 /** The p-quantile (0..1) of sorted values, linearly interpolated. */
-export function quantile(sorted: readonly number[], p: number): number {
+function quantile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const at = (sorted.length - 1) * p;
   const lo = Math.floor(at);

@@ -1,37 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { FamiliarError, type ConceptSummary, type ErrorCode } from '@familiar/contracts';
+import { FamiliarError, type ConceptSummary, type Logger, type LogLevel, type WireError } from '@familiar/contracts';
 import type { ResolvedConfig } from '@familiar/config';
-import type { Engine } from './engine.ts';
+import type { EngineApi } from './engine.ts';
 
-/** The engine methods callable across the thread boundary. */
-export type EngineMethod =
-  | 'list'
-  | 'enrol'
-  | 'enrolFromImage'
-  | 'update'
-  | 'forget'
-  | 'recogniseImage'
-  | 'processFrame'
-  | 'endCamera'
-  | 'stats'
-  | 'close'
-  | 'lastSeenAll'
-  | 'sightings'
-  | 'addNote'
-  | 'notes'
-  | 'lastMention'
-  | 'addTrigger'
-  | 'triggers'
-  | 'cancelTrigger'
-  | 'preferences'
-  | 'setPreferences'
-  | 'mergePreferences'
-  | 'correct'
-  | 'unknowns'
-  | 'nameUnknown'
-  | 'dismissUnknown'
-  | 'thumbnail';
+/** The engine methods callable across the thread boundary: every method of {@link EngineApi}, no hand-kept list. */
+export type EngineMethod = keyof EngineApi;
 
 /**
  * Methods that only read or write the household memory (no model runs): they take the worker's quick lane,
@@ -56,8 +30,11 @@ export const QUICK_METHODS: ReadonlySet<EngineMethod> = new Set<EngineMethod>([
   'thumbnail',
 ]);
 
-type Args<M extends EngineMethod> = Parameters<Engine[M]>;
-type Value<M extends EngineMethod> = Awaited<ReturnType<Engine[M]>>;
+type Args<M extends EngineMethod> = Parameters<EngineApi[M]>;
+type Value<M extends EngineMethod> = Awaited<ReturnType<EngineApi[M]>>;
+
+/** {@link EngineApi} as seen from the main thread: every method, answered asynchronously by the worker. */
+export type RemoteEngine = { readonly [M in EngineMethod]: (...args: Args<M>) => Promise<Value<M>> };
 
 export interface EngineRequest {
   id: number;
@@ -65,11 +42,21 @@ export interface EngineRequest {
   args: unknown[];
 }
 
+/**
+ * What a call changed in the concept list, sent with its reply so the main thread keeps the list without
+ * fetching it again: the ids in store order, and the summaries that are new or differ.
+ */
+export interface ConceptChanges {
+  order: string[];
+  changed: ConceptSummary[];
+}
+
 export type EngineResponse =
   | { type: 'ready'; concepts: ConceptSummary[] }
-  | { type: 'fatal'; error: { code: ErrorCode; message: string } }
-  | { type: 'result'; id: number; ok: true; value: unknown }
-  | { type: 'result'; id: number; ok: false; error: { code: ErrorCode; message: string } };
+  | { type: 'fatal'; error: WireError }
+  | { type: 'log'; level: LogLevel; msg: string; fields?: Record<string, unknown> }
+  | { type: 'result'; id: number; ok: true; value: unknown; concepts?: ConceptChanges }
+  | { type: 'result'; id: number; ok: false; error: WireError; concepts?: ConceptChanges };
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -88,10 +75,11 @@ const MAX_PENDING_QUICK = 2048;
 /**
  * The engine in a worker thread, so model runs and matching never block the event loop that serves clients.
  * If the worker dies it is restarted (with back-off, retried until it starts); calls in flight fail with INTERNAL,
- * calls while it is down with ENGINE_UNAVAILABLE.
+ * calls while it is down with ENGINE_UNAVAILABLE. The enrolled concepts are kept here, current after every reply.
  */
-export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; crashed: [FamiliarError] }> {
+export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; crashed: [FamiliarError]; concepts: [ConceptSummary[]] }> {
   readonly #config: ResolvedConfig;
+  readonly #log: Logger;
   #worker!: Worker;
   #nextId = 1;
   #pending = new Map<number, Pending & { quick: boolean }>();
@@ -100,17 +88,42 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
   #restarts = 0;
   /** The worker has exited and no new one is starting: calls fail fast instead of waiting on a dead thread. */
   #down = false;
+  #concepts = new Map<string, ConceptSummary>();
+  #conceptList: ConceptSummary[] = [];
 
-  private constructor(config: ResolvedConfig) {
+  /** Every engine method, forwarded to the worker: `engine.api.sightings(query)`. */
+  readonly api: RemoteEngine = new Proxy({} as RemoteEngine, {
+    get: (_, method) => (typeof method === 'string' ? (...args: unknown[]) => this.call(method as EngineMethod, ...(args as never)) : undefined),
+  });
+
+  private constructor(config: ResolvedConfig, log: Logger) {
     super();
     this.#config = config;
+    this.#log = log;
   }
 
-  /** Starts the worker and waits until its models are loaded; returns the client and the enrolled concepts. */
-  static async start(config: ResolvedConfig): Promise<{ engine: EngineClient; concepts: ConceptSummary[] }> {
-    const client = new EngineClient(config);
-    const concepts = await client.#spawn();
-    return { engine: client, concepts };
+  /** Starts the worker and waits until its models are loaded. `log` receives the worker's log lines (store repairs). */
+  static async start(config: ResolvedConfig, log: Logger = () => undefined): Promise<EngineClient> {
+    const client = new EngineClient(config, log);
+    await client.#spawn();
+    return client;
+  }
+
+  /** The enrolled concepts, in store order; replaced (never mutated) when a call changes them. */
+  get concepts(): ConceptSummary[] {
+    return this.#conceptList;
+  }
+
+  /** Replaces the list and tells `concepts` listeners (the MQTT bridge republishes its entities). */
+  #setConcepts(list: readonly ConceptSummary[]): void {
+    this.#concepts = new Map(list.map((c) => [c.id, c]));
+    this.#conceptList = [...list];
+    this.emit('concepts', this.#conceptList);
+  }
+
+  #applyChanges(changes: ConceptChanges): void {
+    const changed = new Map(changes.changed.map((c) => [c.id, c]));
+    this.#setConcepts(changes.order.map((id) => (changed.get(id) ?? this.#concepts.get(id))!));
   }
 
   #spawn(): Promise<ConceptSummary[]> {
@@ -122,18 +135,23 @@ export class EngineClient extends EventEmitter<{ restarted: [ConceptSummary[]]; 
       worker.on('message', (msg: EngineResponse) => {
         if (msg.type === 'ready') {
           ready = true;
+          this.#setConcepts(msg.concepts);
           resolve(msg.concepts);
         } else if (msg.type === 'fatal') {
           // The worker exits right after this: take no more calls.
           this.#down = true;
-          reject(new FamiliarError(msg.error.code, msg.error.message));
+          reject(FamiliarError.fromJSON(msg.error));
+        } else if (msg.type === 'log') {
+          this.#log(msg.level, msg.msg, msg.fields);
         } else {
+          // Before the reply settles, so a caller sees the list its call produced.
+          if (msg.concepts) this.#applyChanges(msg.concepts);
           const p = this.#pending.get(msg.id);
           if (!p) return;
           this.#pending.delete(msg.id);
           if (p.quick) this.#pendingQuick--;
           if (msg.ok) p.resolve(msg.value);
-          else p.reject(new FamiliarError(msg.error.code, msg.error.message));
+          else p.reject(FamiliarError.fromJSON(msg.error));
         }
       });
       worker.on('error', (err) => {

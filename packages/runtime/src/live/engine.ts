@@ -1,20 +1,10 @@
-import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Match, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
-import type { ReminderEvent } from '@familiar/dialogue';
+import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type FrameInput, type Logger, type Match, type Observation, type ReminderEvent, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
 import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '@familiar/config';
-import { EmbeddingReuse, LiveMask, SceneTracker, type Observation, type TrackEvent } from '@familiar/perception';
+import { EmbeddingReuse, LiveMask, SceneTracker, type TrackEvent } from '@familiar/perception';
 import { encodeJpeg } from '@familiar/image';
 import { modelStats } from '@familiar/vision';
-import { FamiliarCore, type EnrolResult } from '../core.ts';
+import { FamiliarCore, type EnrolInput, type EnrolResult } from '../core.ts';
 import { Household } from '../household.ts';
-
-/** A camera frame handed to the engine. */
-export interface FrameInput {
-  cameraId: string;
-  room: string;
-  seq: number;
-  capturedAt: number;
-  jpeg: Uint8Array;
-}
 
 /** A face nobody enrolled matched, with the track it belongs to (for grouping unknown visitors). */
 export interface UnknownFaceSighting {
@@ -41,13 +31,6 @@ export interface FrameResult {
   totalMs: number;
 }
 
-export interface EnrolInput {
-  name: string;
-  kind: ConceptKind;
-  context: string;
-  photos: { bytes: Uint8Array; origin: string }[];
-}
-
 export interface EngineStats {
   frames: number;
   /** Memory writes that failed (and were skipped) during live processing. */
@@ -61,6 +44,17 @@ export interface EngineStats {
   reuse: { hits: number; misses: number };
   /** Live salient masks computed (the scene changed) or reused (it did not), over the cameras now running. */
   masks: { computed: number; reused: number };
+}
+
+/**
+ * What the engine offers across the thread boundary: every public method of {@link Engine} (its own and the
+ * household's). The worker's method union, the client's forwarding and the worker's dispatch all derive from it.
+ */
+export type EngineApi = { [K in keyof Engine as Engine[K] extends (...args: never[]) => unknown ? K : never]: Engine[K] };
+
+/** Whether `name` is an {@link EngineApi} method (the worker refuses anything else). */
+export function isEngineMethod(engine: Engine, name: unknown): name is keyof EngineApi {
+  return typeof name === 'string' && !Object.hasOwn(Object.prototype, name) && typeof (engine as unknown as Record<string, unknown>)[name] === 'function';
 }
 
 /**
@@ -82,9 +76,10 @@ export class Engine extends Household {
     this.tracker = new SceneTracker(core.config.tracking);
   }
 
-  static async open(options: LoadConfigOptions | ResolvedConfig): Promise<Engine> {
+  /** `log` receives what the store repaired on opening and what it could not write later. */
+  static async open(options: LoadConfigOptions | ResolvedConfig, log?: Logger): Promise<Engine> {
     const config = 'paths' in options ? options : loadConfig(options);
-    return new Engine(await FamiliarCore.open(config));
+    return new Engine(await FamiliarCore.open(config, config.paths.storeDir, log ? { log } : {}));
   }
 
   /** An engine over a core that is already open (the evaluation's temporary store); closing stays with the caller. */
@@ -94,6 +89,11 @@ export class Engine extends Household {
 
   get config(): ResolvedConfig {
     return this.core.config;
+  }
+
+  /** Changes whenever a concept is added, changed or removed (the worker then sends the changes with its reply). */
+  get conceptRevision(): number {
+    return this.core.store.revision;
   }
 
   list(): ConceptSummary[] {

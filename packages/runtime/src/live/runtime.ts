@@ -2,31 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  FamiliarError,
-  toFamiliarError,
-  type Box,
-  type ConceptSummary,
-  type Match,
-  type RgbImage,
-  type SceneEvent,
-  type SceneTrack,
-} from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type Box, type Logger, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
 import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
-import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type LocalSession, type MemoryBackend, type EnrolRequest, type LastSeen, type ReminderEvent, type View } from '@familiar/dialogue';
+import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type LocalSession, type View } from '@familiar/dialogue';
 import { cropRgb, decodeImage } from '@familiar/image';
 import { extractPreferences } from '@familiar/language';
 import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
-import { EngineClient } from './engine-client.ts';
+import { EngineClient, type RemoteEngine } from './engine-client.ts';
+import { sceneEntities, snapshotEntities, viewMatches } from './in-view.ts';
+import { ReminderInboxFile } from './reminder-inbox-file.ts';
 import type { FrameResult } from './engine.ts';
-
-export type RuntimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+import { snakeCaseKeys } from '../snake-case.ts';
 
 export interface RuntimeOptions {
   config: ResolvedConfig;
-  log?: RuntimeLog;
+  log?: Logger;
   /** Serve plain HTTP on the same port (the web console). */
   httpHandler?: Parameters<typeof startDialogueServer>[0]['httpHandler'];
   /** Start the WebSocket service (default true). */
@@ -71,7 +63,7 @@ const VIEW_MAX_SIDE = 1280;
  */
 export class Runtime {
   readonly config: ResolvedConfig;
-  readonly #log: RuntimeLog;
+  readonly #log: Logger;
   readonly #engine: EngineClient;
   readonly #cameras = new Map<string, Camera>();
   readonly #listeners = new Set<(e: SceneEvent) => void>();
@@ -82,33 +74,28 @@ export class Runtime {
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly startedAt = Date.now();
-  #concepts: ConceptSummary[];
   #server: DialogueServer | null = null;
   #mqtt: MqttBridge | null = null;
   #mqttSession: LocalSession | null = null;
-  readonly #conceptListeners = new Set<() => void>();
   #devToken: string | null = null;
 
-  private constructor(config: ResolvedConfig, engine: EngineClient, concepts: ConceptSummary[], log: RuntimeLog) {
+  private constructor(config: ResolvedConfig, engine: EngineClient, log: Logger) {
     this.config = config;
     this.#engine = engine;
-    this.#concepts = concepts;
     this.#log = log;
+    this.backend = this.#backend(engine.api);
     engine.on('crashed', (err) => log('error', 'engine worker crashed; restarting', { code: err.code, message: err.message }));
-    engine.on('restarted', (list) => {
-      this.#setConcepts(list);
-      log('info', 'engine worker restarted');
-    });
+    engine.on('restarted', () => log('info', 'engine worker restarted'));
   }
 
   static async start(options: RuntimeOptions): Promise<Runtime> {
     const { config } = options;
     const log = options.log ?? (() => {});
     await mkdir(config.paths.storeDir, { recursive: true, mode: 0o700 });
-    const { engine, concepts } = await EngineClient.start(config);
-    const rt = new Runtime(config, engine, concepts, log);
+    const engine = await EngineClient.start(config, log);
+    const rt = new Runtime(config, engine, log);
     try {
-      for (const [id, s] of Object.entries(await engine.call('lastSeenAll'))) rt.#lastSeen.set(id, { cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box });
+      for (const [id, s] of Object.entries(await engine.api.lastSeenAll())) rt.#lastSeen.set(id, { cameraId: s.cameraId, room: s.room, at: s.lastSeen, box: s.box });
       for (const cam of config.cameras) rt.#startCamera(cam);
       if (options.serve !== false) await rt.#serve(options.httpHandler);
       if (config.mqtt.url) rt.#startMqtt();
@@ -154,9 +141,10 @@ export class Runtime {
       backend: this.backend,
       server: { ...this.config.server, tokens },
       lvlm: this.config.lvlm,
+      reminderInbox: new ReminderInboxFile(path.join(this.config.paths.storeDir, 'reminder-inbox.json'), this.#log),
       imageLimits: this.config.limits,
       ...(httpHandler && { httpHandler }),
-      log: (e) => this.#log(e.level, e.msg, e),
+      log: this.#log,
     });
   }
 
@@ -170,18 +158,14 @@ export class Runtime {
       host: this.backend,
       cameras: this.config.cameras.map((c) => ({ id: c.id, room: c.room })),
       onConceptsChanged: (listener) => {
-        this.#conceptListeners.add(listener);
-        return () => this.#conceptListeners.delete(listener);
+        const changed = () => this.#call(listener, undefined);
+        this.#engine.on('concepts', changed);
+        return () => this.#engine.off('concepts', changed);
       },
       ...(session && { runCommand: (command: Record<string, unknown>) => session.run(command) }),
       swVersion: FAMILIAR_VERSION,
-      log: (level, msg, fields) => this.#log(level, msg, fields),
+      log: this.#log,
     });
-  }
-
-  #setConcepts(list: ConceptSummary[]): void {
-    this.#concepts = list;
-    for (const l of this.#conceptListeners) this.#call(l, undefined);
   }
 
   async #loadOrCreateDevToken(): Promise<string> {
@@ -220,7 +204,7 @@ export class Runtime {
     try {
       for await (const frame of cam.mailbox.frames(signal)) {
         try {
-          const result = await this.#engine.call('processFrame', {
+          const result = await this.#engine.api.processFrame({
             cameraId: cam.config.id,
             room: cam.config.room,
             seq: frame.seq,
@@ -249,7 +233,7 @@ export class Runtime {
 
   async #endCamera(cam: Camera): Promise<void> {
     try {
-      const events = await this.#engine.call('endCamera', cam.config.id, Date.now());
+      const events = await this.#engine.api.endCamera(cam.config.id, Date.now());
       if (events.length) this.#dispatch(events);
     } catch {
       // The engine is restarting or stopping: its tracker state is gone anyway.
@@ -332,115 +316,90 @@ export class Runtime {
 
   // ------------------------------------------------------------------ the dialogue service's view of Familiar
 
-  readonly backend: DialogueBackend & MemoryBackend = {
-    listConcepts: () => this.#concepts,
-    enrol: async (req: EnrolRequest) => {
-      const res = isEnrolFromPhotos(req)
-        ? await this.#engine.call('enrol', { name: req.name, kind: req.kind, context: req.context, photos: req.photos.map((bytes, i) => ({ bytes, origin: `upload-${i + 1}` })) })
-        : await this.#engine.call('enrolFromImage', { name: req.name, kind: req.kind, context: req.context, image: await this.#cameraCrop(req.cameraId, req.box), origin: `camera:${req.cameraId}` });
-      this.#setConcepts(await this.#engine.call('list'));
-      return res.concept;
-    },
-    updateConcept: async (id, patch) => {
-      const clean = { ...(patch.name !== undefined && { name: patch.name }), ...(patch.context !== undefined && { context: patch.context }) };
-      const c = await this.#engine.call('update', id, clean);
-      this.#setConcepts(await this.#engine.call('list'));
-      return c;
-    },
-    forget: async (id) => {
-      await this.#engine.call('forget', id);
-      this.#setConcepts(await this.#engine.call('list'));
-      this.#lastSeen.delete(id);
-    },
-    currentView: async (cameraId) => {
-      const cam = this.#camera(cameraId);
-      if (!cam.latest) return null;
-      return this.#view(cam, cam.latest.jpeg, cam.latest.result);
-    },
-    recognise: async (image: RgbImage) => this.#engine.call('recogniseImage', image),
-    lastSeen: (conceptId) => this.#lastSeen.get(conceptId) ?? null,
-    subscribe: (listener) => {
-      this.#listeners.add(listener);
-      return () => this.#listeners.delete(listener);
-    },
-    cameras: () => this.cameraStatus(),
-    snapshot: async (cameraId) => {
-      const cam = this.#camera(cameraId);
-      if (!cam.latest) return null;
-      const { jpeg, result } = cam.latest;
-      // Only boxes observed in this very frame: a track in a short dropout keeps an older frame's box.
-      const entities = result.tracks.filter((t) => t.lastSeenAt === result.capturedAt);
-      return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities };
-    },
-    houseScene: () =>
-      [...this.#cameras.values()].map((cam) => ({
-        cameraId: cam.config.id,
-        room: cam.config.room,
-        capturedAt: cam.latest?.result.capturedAt ?? null,
-        // The tracker's voted identities, as scene events report them; a short dropout does not make anyone leave.
-        entities: (cam.latest?.result.tracks ?? []).filter((t) => t.conceptId !== null),
-      })),
-    sightings: (query) => this.#engine.call('sightings', query),
-    addNote: (note) => this.#engine.call('addNote', note),
-    notes: (conceptId, limit, reader) => this.#engine.call('notes', conceptId, limit, reader),
-    lastMention: (conceptId, reader) => this.#engine.call('lastMention', conceptId, reader),
-    addTrigger: (req) => this.#engine.call('addTrigger', req),
-    triggers: () => this.#engine.call('triggers'),
-    cancelTrigger: (id) => this.#engine.call('cancelTrigger', id),
-    subscribeReminders: (listener) => {
-      this.#reminderListeners.add(listener);
-      return () => this.#reminderListeners.delete(listener);
-    },
-    preferences: (conceptId) => this.#engine.call('preferences', conceptId),
-    setPreferences: (conceptId, lists) => this.#engine.call('setPreferences', conceptId, lists),
-    mergePreferences: (conceptId, lists) => this.#engine.call('mergePreferences', conceptId, lists),
-    extractPreferences: (comment) => extractPreferences(comment),
-    correct: async (req) => {
-      const jpeg = req.image ?? this.#camera(req.cameraId).latest?.jpeg;
-      if (!jpeg) throw new FamiliarError('NOT_FOUND', `camera ${req.cameraId ?? '(default)'} has no frame yet`);
-      const res = await this.#engine.call('correct', { conceptId: req.conceptId, verdict: req.verdict, jpeg, ...(req.box && { box: req.box }) });
-      this.#setConcepts(await this.#engine.call('list'));
-      return res;
-    },
-    unknowns: () => this.#engine.call('unknowns'),
-    nameUnknown: async (id, req) => {
-      const c = await this.#engine.call('nameUnknown', id, req);
-      this.#setConcepts(await this.#engine.call('list'));
-      return c;
-    },
-    dismissUnknown: (id) => this.#engine.call('dismissUnknown', id),
-    thumbnail: (id) => this.#engine.call('thumbnail', id),
-    status: () => ({
-      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
-      concepts: this.#concepts.length,
-      cameras: this.cameraStatus(),
-      engineQueue: this.#engine.pending,
-      profile: this.config.device.profile,
-      lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
-      mqtt: this.#mqtt?.status() ?? null,
-    }),
-  };
+  /** The dialogue service's view of Familiar: the engine's methods, plus what the cameras and this thread know. */
+  readonly backend: DialogueBackend;
+
+  #backend(api: RemoteEngine): DialogueBackend {
+    return {
+      listConcepts: () => this.#engine.concepts,
+      enrol: async (req: EnrolRequest) => {
+        const res = isEnrolFromPhotos(req)
+          ? await api.enrol({ name: req.name, kind: req.kind, context: req.context, photos: req.photos.map((bytes, i) => ({ bytes, origin: `upload-${i + 1}` })) })
+          : await api.enrolFromImage({ name: req.name, kind: req.kind, context: req.context, image: await this.#cameraCrop(req.cameraId, req.box), origin: `camera:${req.cameraId}` });
+        return res.concept;
+      },
+      updateConcept: (id, patch) => api.update(id, { ...(patch.name !== undefined && { name: patch.name }), ...(patch.context !== undefined && { context: patch.context }) }),
+      forget: async (id) => {
+        await api.forget(id);
+        this.#lastSeen.delete(id);
+      },
+      currentView: async (cameraId) => {
+        const cam = this.#camera(cameraId);
+        if (!cam.latest) return null;
+        return this.#view(cam, cam.latest.jpeg, cam.latest.result);
+      },
+      recognise: (image: RgbImage) => api.recogniseImage(image),
+      lastSeen: (conceptId) => this.#lastSeen.get(conceptId) ?? null,
+      subscribe: (listener) => {
+        this.#listeners.add(listener);
+        return () => this.#listeners.delete(listener);
+      },
+      cameras: () => this.cameraStatus(),
+      snapshot: async (cameraId) => {
+        const cam = this.#camera(cameraId);
+        if (!cam.latest) return null;
+        const { jpeg, result } = cam.latest;
+        const entities = snapshotEntities(result);
+        return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities };
+      },
+      houseScene: () =>
+        [...this.#cameras.values()].map((cam) => ({
+          cameraId: cam.config.id,
+          room: cam.config.room,
+          capturedAt: cam.latest?.result.capturedAt ?? null,
+          entities: cam.latest ? sceneEntities(cam.latest.result) : [],
+        })),
+      sightings: api.sightings,
+      addNote: api.addNote,
+      notes: api.notes,
+      lastMention: api.lastMention,
+      addTrigger: api.addTrigger,
+      triggers: api.triggers,
+      cancelTrigger: api.cancelTrigger,
+      subscribeReminders: (listener) => {
+        this.#reminderListeners.add(listener);
+        return () => this.#reminderListeners.delete(listener);
+      },
+      preferences: api.preferences,
+      setPreferences: api.setPreferences,
+      mergePreferences: api.mergePreferences,
+      extractPreferences: (comment) => extractPreferences(comment),
+      correct: async (req) => {
+        const jpeg = req.image ?? this.#camera(req.cameraId).latest?.jpeg;
+        if (!jpeg) throw new FamiliarError('NOT_FOUND', `camera ${req.cameraId ?? '(default)'} has no frame yet`);
+        return api.correct({ conceptId: req.conceptId, verdict: req.verdict, jpeg, ...(req.box && { box: req.box }) });
+      },
+      unknowns: api.unknowns,
+      nameUnknown: api.nameUnknown,
+      dismissUnknown: api.dismissUnknown,
+      thumbnail: api.thumbnail,
+      // snake_case like the rest of the status result.
+      status: () =>
+        snakeCaseKeys({
+          uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+          concepts: this.#engine.concepts.length,
+          cameras: this.cameraStatus(),
+          engineQueue: this.#engine.pending,
+          profile: this.config.device.profile,
+          lvlm: this.config.lvlm.baseUrl ? 'configured' : 'none (grounded responder)',
+          mqtt: this.#mqtt?.status() ?? null,
+        }) as Record<string, unknown>,
+    };
+  }
 
   async #view(cam: Camera, jpeg: Uint8Array, result: FrameResult): Promise<View> {
     const { image, scale } = await decodeImage(jpeg, { limits: this.config.limits, maxSide: VIEW_MAX_SIDE });
-    const down = (b: Box): Box => ({ xmin: b.xmin / scale, ymin: b.ymin / scale, xmax: b.xmax / scale, ymax: b.ymax / scale });
-    // Who is in view is the tracker's voted identities (as in snapshots, scene events and houseScene), boxed where
-    // this frame saw them; the frame's own match supplies the similarity figures when it agrees.
-    const matches: Match[] = result.tracks
-      .filter((t) => t.conceptId !== null && t.lastSeenAt === result.capturedAt)
-      .map((t) => {
-        const same = result.matches.find((m) => m.conceptId === t.conceptId);
-        return {
-          conceptId: t.conceptId!,
-          name: t.name ?? same?.name ?? '',
-          kind: t.kind,
-          box: down(t.box),
-          similarity: same?.similarity ?? 0,
-          threshold: same?.threshold ?? 0,
-          confidence: t.confidence,
-          space: same?.space ?? (t.kind === 'person' ? 'face' : 'object'),
-        };
-      });
+    const matches = viewMatches(result, scale);
     return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, image, matches };
   }
 
