@@ -34,7 +34,7 @@ beforeAll(async () => {
   const dog = (n: string, split: string) => ({ link: `dog/${n}`, target: `dreambooth/dog2/${n}`, row: `dog/${n},dog,pet,dog,${split},dog` });
   const clock = (n: string, split: string) => ({ link: `clock/${n}`, target: `dreambooth/clock/${n}`, row: `clock/${n},clock,object,clock,${split},clock` });
   await dataset(home, [dog('00.jpg', 'reference'), dog('01.jpg', 'reference'), dog('02.jpg', 'query'), dog('03.jpg', 'query'), clock('00.jpg', 'reference'), clock('01.jpg', 'reference'), clock('02.jpg', 'query')]);
-  const madonna = (n: string, split: string, dir: string) => ({ link: `madonna/${n}`, target: `faces_5celeb/${dir}/${n}`, row: `madonna/${n},madonna,person,face,${split},madonna` });
+  const madonna = (n: string, split: string, dir: string) => ({ link: `madonna/${split}-${n}`, target: `faces_5celeb/${dir}/${n}`, row: `madonna/${split}-${n},madonna,person,face,${split},madonna` });
   await dataset(people, [...['1.jpg', '2.jpg', '3.jpg', '4.jpg'].map((n) => madonna(n, 'reference', 'train/Madonna')), madonna('1.jpg', 'query', 'val/madonna')]);
   // Negatives that the old rule named: a stranger as Madonna, a dog of another breed as a pet, a clock dial as a face.
   const neg = (rel: string, category: string) => ({ link: rel, target: `distractors/${rel}`, row: `${rel},,${category},,query,` });
@@ -65,7 +65,7 @@ describe('familiar eval on a household (several datasets in one store, negative 
     });
     const byFile = new Map(report.perQuery.map((q: { file: string }) => [q.file, q]));
     expect(byFile.get('distractors/pets/imagenet/n02086240_Shih-Tzu.JPEG')).toEqual({ file: 'distractors/pets/imagenet/n02086240_Shih-Tzu.JPEG', truth: [], detected: [] });
-    const madonna = byFile.get('people/madonna/1.jpg') as { truth: string[]; detected: { concept: string; space: string; similarity: number; threshold: number }[] };
+    const madonna = byFile.get('people/madonna/query-1.jpg') as { truth: string[]; detected: { concept: string; space: string; similarity: number; threshold: number }[] };
     expect(madonna.truth).toEqual(['people/madonna']);
     expect(madonna.detected).toHaveLength(1);
     expect(madonna.detected[0]).toMatchObject({ concept: 'people/madonna', space: 'face' });

@@ -26,6 +26,7 @@ export interface HarnessOptions {
   backend?: StaticBackend;
   env?: NodeJS.ProcessEnv;
   httpHandler?: DialogueServerOptions['httpHandler'];
+  reminderInbox?: DialogueServerOptions['reminderInbox'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -42,6 +43,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.imageLimits ? { imageLimits: options.imageLimits } : {}),
     ...(options.env ? { env: options.env } : {}),
     ...(options.httpHandler ? { httpHandler: options.httpHandler } : {}),
+    ...(options.reminderInbox ? { reminderInbox: options.reminderInbox } : {}),
   });
   return { server, backend, url: server.url, close: () => server.close() };
 }

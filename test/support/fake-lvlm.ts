@@ -27,7 +27,16 @@ export type FakeBehaviour =
   /** Some chunks, then the connection is cut without [DONE]. */
   | { kind: 'cut' }
   /** An error object inside the stream (what vLLM sends when generation fails). */
-  | { kind: 'stream-error' };
+  | { kind: 'stream-error' }
+  /**
+   * The model calls functions instead of answering (OpenAI streamed tool_calls: id and name first, the
+   * arguments spread over several chunks, finish_reason "tool_calls"). `arguments` is sent verbatim, so a
+   * test can send malformed JSON. Refused with HTTP 400 if the request offered no tools or not this name,
+   * unless `unoffered` (a model calling a function it was not given).
+   */
+  | { kind: 'tool_calls'; calls: { name: string; arguments: string }[]; unoffered?: boolean }
+  /** A server without function calling (llama-server without --jinja): HTTP 400 to any request with tools, else a normal stream. */
+  | { kind: 'no-tools' };
 
 export interface RecordedImage {
   width: number;
@@ -46,6 +55,10 @@ export interface RecordedRequest {
   images: RecordedImage[];
   /** What was wrong with the request; a request with problems gets HTTP 400, like a real server. */
   problems: string[];
+  /** Names of the functions the request offered (`tools`). */
+  toolsOffered: string[];
+  /** The tool results the request carried (role "tool" messages), parsed as JSON where they are. */
+  toolResults: { toolCallId: string; name: string; content: unknown }[];
   behaviour: FakeBehaviour['kind'];
 }
 
@@ -134,6 +147,8 @@ export class FakeLvlmServer {
       userText: '',
       images: [],
       problems: [],
+      toolsOffered: [],
+      toolResults: [],
       behaviour: behaviour.kind,
     };
     if (req.method !== 'POST' || rec.path !== '/v1/chat/completions') rec.problems.push(`unexpected ${req.method} ${rec.path}`);
@@ -156,10 +171,48 @@ export class FakeLvlmServer {
       rec.problems.push('messages missing');
       return rec;
     }
+    if (rec.body.tools !== undefined) {
+      // As OpenAI-compatible servers check it: an array of {type:"function", function:{name, parameters: object}}.
+      if (!Array.isArray(rec.body.tools)) rec.problems.push('tools is not an array');
+      else
+        for (const t of rec.body.tools as { type?: unknown; function?: { name?: unknown; parameters?: unknown } }[]) {
+          if (t.type !== 'function' || typeof t.function?.name !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(t.function.name)) rec.problems.push('a tool is not {type:"function", function:{name}}');
+          else if (typeof t.function.parameters !== 'object' || t.function.parameters === null || (t.function.parameters as { type?: unknown }).type !== 'object') rec.problems.push(`tool ${t.function.name}: parameters is not an object schema`);
+          else rec.toolsOffered.push(t.function.name);
+        }
+    }
     const texts: string[] = [];
     const userTexts: string[] = [];
-    for (const m of rec.body.messages as { role?: unknown; content?: unknown }[]) {
-      if (!['system', 'user', 'assistant'].includes(String(m.role))) rec.problems.push(`bad role ${String(m.role)}`);
+    // Tool results must answer calls an earlier assistant message made, each exactly once.
+    const pendingCalls = new Map<string, string>();
+    for (const m of rec.body.messages as { role?: unknown; content?: unknown; tool_calls?: unknown; tool_call_id?: unknown }[]) {
+      if (!['system', 'user', 'assistant', 'tool'].includes(String(m.role))) rec.problems.push(`bad role ${String(m.role)}`);
+      if (m.role === 'assistant' && m.tool_calls !== undefined) {
+        if (!Array.isArray(m.tool_calls)) rec.problems.push('assistant tool_calls is not an array');
+        else
+          for (const c of m.tool_calls as { id?: unknown; type?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
+            if (typeof c.id !== 'string' || c.type !== 'function' || typeof c.function?.name !== 'string' || typeof c.function.arguments !== 'string') rec.problems.push('a tool call is not {id, type:"function", function:{name, arguments}}');
+            else pendingCalls.set(c.id, c.function.name);
+          }
+        if (m.content === null) continue;
+      }
+      if (m.role === 'tool') {
+        const name = typeof m.tool_call_id === 'string' ? pendingCalls.get(m.tool_call_id) : undefined;
+        if (name === undefined || typeof m.content !== 'string') {
+          rec.problems.push('a tool message answers no pending call, or its content is not a string');
+          continue;
+        }
+        pendingCalls.delete(m.tool_call_id as string);
+        let content: unknown = m.content;
+        try {
+          content = JSON.parse(m.content);
+        } catch {
+          // kept as text
+        }
+        rec.toolResults.push({ toolCallId: m.tool_call_id as string, name, content });
+        texts.push(m.content);
+        continue;
+      }
       const content = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content;
       if (!Array.isArray(content)) {
         rec.problems.push('content is neither a string nor an array');
@@ -188,6 +241,11 @@ export class FakeLvlmServer {
         }
       }
     }
+    if (pendingCalls.size > 0) rec.problems.push(`tool calls without a result: ${[...pendingCalls.keys()].join(', ')}`);
+    if (behaviour.kind === 'tool_calls' && !behaviour.unoffered) {
+      for (const c of behaviour.calls) if (!rec.toolsOffered.includes(c.name)) rec.problems.push(`scripted call to ${c.name}, which the request did not offer`);
+    }
+    if (behaviour.kind === 'no-tools' && rec.body.tools !== undefined) rec.problems.push('tools are not supported by this server (start it with --jinja)');
     rec.text = texts.join('\n');
     rec.userText = userTexts.join('\n');
     return rec;
@@ -235,9 +293,24 @@ export class FakeLvlmServer {
         await sleep(5);
         res.destroy();
         return;
+      case 'tool_calls': {
+        sse();
+        res.write(`data: ${chunk(null, null, true)}\n\n`);
+        for (const [index, call] of b.calls.entries()) {
+          const piece = (fn: Record<string, string>, first: boolean) =>
+            JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 0, model: 'fake', choices: [{ index: 0, delta: { tool_calls: [{ index, ...(first && { id: `call_${this.requests.length}_${index}`, type: 'function' }), function: fn }] }, finish_reason: null }] });
+          res.write(`data: ${piece({ name: call.name, arguments: '' }, true)}\n\n`);
+          const half = Math.ceil(call.arguments.length / 2);
+          for (const part of [call.arguments.slice(0, half), call.arguments.slice(half)]) if (part) res.write(`data: ${piece({ arguments: part }, false)}\n\n`);
+        }
+        res.write(`data: ${chunk(null, 'tool_calls')}\n\n`);
+        res.end('data: [DONE]\n\n');
+        return;
+      }
+      case 'no-tools':
       case 'stream': {
         sse();
-        const pieces = b.chunks ?? words;
+        const pieces = (b.kind === 'stream' ? b.chunks : undefined) ?? words;
         // Exercise the framing a real server may produce: a keep-alive comment, a role-only chunk, CRLF
         // line ends, an event split across TCP writes, a JSON payload spread over two data: lines.
         res.write(': keep-alive\n\n');
@@ -256,7 +329,7 @@ export class FakeLvlmServer {
           } else {
             res.write(line);
           }
-          if (b.delayMs) await sleep(b.delayMs);
+          if (b.kind === 'stream' && b.delayMs) await sleep(b.delayMs);
         }
         res.write(`data: ${chunk(null, 'stop')}\n\n`);
         res.end('data: [DONE]\n\n');

@@ -51,6 +51,8 @@ export class StaticMemory implements MemoryBackend {
   readonly corrections: Correction[] = [];
   /** Comments given to the deterministic extractor (to see when the LVLM was not used). */
   readonly extracted: string[] = [];
+  /** Added to sightings() (a slow memory query, for the LVLM tools' time limit). */
+  sightingsDelayMs = 0;
   private readonly reminderListeners = new Set<(r: ReminderEvent) => void>();
 
   protected concept(id: string): ConceptSummary {
@@ -132,6 +134,7 @@ export class StaticMemory implements MemoryBackend {
 
   async sightings(query: { conceptId?: string | null; cameraId?: string; since?: number; limit: number }): Promise<SightingInfo[]> {
     if (typeof query.conceptId === 'string') this.concept(query.conceptId);
+    if (this.sightingsDelayMs > 0) await new Promise((r) => setTimeout(r, this.sightingsDelayMs));
     return this.visits
       .filter((s) => (query.conceptId === undefined || s.conceptId === query.conceptId) && (query.cameraId === undefined || s.cameraId === query.cameraId))
       .filter((s) => query.since === undefined || s.lastSeen >= query.since)

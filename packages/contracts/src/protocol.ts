@@ -507,6 +507,16 @@ export interface AskResult {
   trigger?: WireTrigger;
   /** The note that stored this question (it named enrolled concepts). */
   note_id?: string;
+  /** The memory functions the LVLM called for this answer, in order (lvlm.tools). */
+  tools_used?: ToolUse[];
+}
+
+/** One function call the LVLM made: which, and whether Familiar ran it (else why not). */
+export interface ToolUse {
+  name: string;
+  ok: boolean;
+  /** invalid_arguments, unknown_tool, forbidden, timeout, or the FamiliarError code the call failed with. */
+  error?: string;
 }
 
 export interface ConceptsListResult {

@@ -1,4 +1,4 @@
-import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type NoteReaderInfo, type ReminderEvent, type RgbImage, type WireLastSeen } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type NoteReaderInfo, type ReminderEvent, type RgbImage, type ToolUse, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
 import { understand, type Messages, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend } from './backend.ts';
@@ -16,7 +16,9 @@ import {
   type LastVisit,
 } from './grounded.ts';
 import { HouseAnswers } from './house.ts';
-import type { ChatModel } from './lvlm.ts';
+import type { Principal } from './auth.ts';
+import type { ChatAnswer, ChatMessage, ChatModel } from './lvlm.ts';
+import { runToolCall, toolSpecs, type ToolEnv } from './tools.ts';
 import { toWireReminder, toWireTrigger } from './memory-wire.ts';
 import { buildAnswerMessages, buildCaptionMessages, sanitiseText, PROMPT_LIMITS, type PromptEntity, type PromptNote, type PromptPreferences } from './prompt.ts';
 import { memberKey, personNamed, preferencesVisibleTo, type ReminderInbox } from './reminders.ts';
@@ -38,6 +40,8 @@ export interface AskerOptions {
   messages?: Messages;
   /** Per-conversation history (default: 8 turns, 8000 bytes, 30 minutes idle, 1000 conversations). */
   conversations?: ConversationStore;
+  /** Household memory offered to the LVLM as functions (the lvlm.tools* settings); absent: never. */
+  tools?: { mode: 'auto' | 'on' | 'off'; rounds: number; timeoutMs: number; resultMaxBytes: number };
   now?: () => number;
 }
 
@@ -53,9 +57,14 @@ export interface AskRequest {
   client?: string | undefined;
   /** Continue this conversation (unknown or expired: a new one). */
   conversationId?: string | undefined;
+  /** The asker's identity and command runner, for the LVLM's memory functions (the transport supplies it). */
+  tools?: { principal: Principal; runCommand(cmd: Record<string, unknown>): Promise<unknown> } | undefined;
   /** Whose private notes and preferences the answer may use (see NoteReaderInfo); absent: everything (control). */
   reader?: NoteReaderInfo | undefined;
 }
+
+/** Calls of one round beyond this are refused: every call costs a memory query and prompt space. */
+const MAX_CALLS_PER_ROUND = 8;
 
 export interface AskCallbacks {
   signal?: AbortSignal | undefined;
@@ -93,6 +102,7 @@ interface AskContext {
   concepts: ConceptSummary[];
   mentioned: ConceptSummary[];
   understood: Understanding;
+  messages: Messages;
   /** Earlier turns of this conversation, oldest first. */
   history: readonly Turn[];
   /** The asker's own person concept, if enrolled. */
@@ -122,6 +132,8 @@ export class Asker {
   private readonly m: Messages;
   private readonly house: HouseAnswers;
   readonly conversations: ConversationStore;
+  /** lvlm.tools auto: false once the server refused a request with tools. */
+  private toolsSupported = true;
 
   constructor(private readonly options: AskerOptions) {
     this.now = options.now ?? Date.now;
@@ -130,16 +142,18 @@ export class Asker {
     this.conversations = options.conversations ?? new ConversationStore({ maxTurns: 8, maxBytes: 8000, idleMs: 30 * 60_000, maxConversations: 1000 }, this.now);
   }
 
-  /** Erases a forgotten concept from every conversation. */
+  /** Erases a forgotten concept from every conversation and from the reminders waiting for delivery. */
   forgetConcept(conceptId: string, names: readonly string[]): void {
     this.conversations.forget(conceptId, names);
+    this.options.reminders?.forget(conceptId, names);
   }
 
   async ask(req: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
     const concepts = this.options.backend.listConcepts();
     const askerConcept = personNamed(concepts, req.asker);
     const owner = req.asker ?? req.client;
-    const conversation = this.conversations.open(req.conversationId);
+    const conversationOwner = `${req.client ?? ''}\u0000${req.asker ?? ''}`;
+    const conversation = this.conversations.open(req.conversationId, conversationOwner);
     const scenes = await this.house.scenes();
     const understood = understand(req.question, { concepts, rooms: this.house.rooms(scenes) });
     const byId = new Map(concepts.map((c) => [c.id, c]));
@@ -152,6 +166,7 @@ export class Asker {
       concepts,
       mentioned: understood.conceptIds.map((id) => byId.get(id)!).filter(Boolean),
       understood,
+      messages: this.m,
       history: conversation.turns,
       askerConcept,
       reminders,
@@ -171,7 +186,7 @@ export class Asker {
       this.options.reminders?.restore(reminders);
       throw err;
     }
-    this.conversations.append(conversation.id, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now });
+    this.conversations.append(conversation.id, conversationOwner, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now });
     return { ...result, intent: understood.intent, conversation_id: conversation.id };
   }
 
@@ -224,6 +239,77 @@ export class Asker {
         break;
     }
     return this.answerView(req, ctx, signal, this.cameraFor(req, ctx, scenes));
+  }
+
+  /**
+   * One answer from the LVLM, offering household memory as functions when configured (lvlm.tools) and the ask
+   * came with the asker's command runner: up to `rounds` rounds of calls, each validated, role-checked, time-
+   * and size-capped (tools.ts); then the model answers without tools. `auto` stops offering tools, for good,
+   * when the server refuses a request that carries them (HTTP 400/404/422: no function calling), and answers
+   * without them.
+   */
+  private async converse(lvlm: ChatModel, messages: ChatMessage[], req: AskRequest, signal: AbortSignal | undefined, stream: { onDelta: (text: string) => void }): Promise<{ text: string; toolsUsed: ToolUse[] }> {
+    const cfg = this.options.tools;
+    const runner = req.tools;
+    if (!cfg || cfg.mode === 'off' || !runner || (cfg.mode === 'auto' && !this.toolsSupported)) {
+      return { text: (await lvlm.chat(messages, { signal, onDelta: stream.onDelta })).text, toolsUsed: [] };
+    }
+    const specs = toolSpecs(runner.principal);
+    const used: ToolUse[] = [];
+    const convo: ChatMessage[] = [...messages];
+    const limits = { timeoutMs: cfg.timeoutMs, resultMaxBytes: cfg.resultMaxBytes };
+    for (let round = 0; ; round++) {
+      const last = round >= cfg.rounds;
+      let reply: ChatAnswer;
+      try {
+        reply = await lvlm.chat(convo, { signal, onDelta: stream.onDelta, ...(!last && { tools: specs }) });
+      } catch (err) {
+        const e = toFamiliarError(err);
+        const status = e.details?.status;
+        if (round === 0 && cfg.mode === 'auto' && e.code === 'LVLM_UNAVAILABLE' && (status === 400 || status === 404 || status === 422)) {
+          this.toolsSupported = false;
+          this.options.log?.('warn', 'the LVLM server refused a request with tools; answering without them from now on (lvlm.tools: auto)', { code: e.code, error: e.message });
+          return { text: (await lvlm.chat(messages, { signal, onDelta: stream.onDelta })).text, toolsUsed: [] };
+        }
+        throw e;
+      }
+      if (reply.toolCalls.length === 0 || last) return { text: reply.text, toolsUsed: used };
+      convo.push({
+        role: 'assistant',
+        content: reply.text || null,
+        tool_calls: reply.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+      });
+      const views: string[] = [];
+      const env: ToolEnv = {
+        principal: runner.principal,
+        runCommand: runner.runCommand,
+        backend: this.options.backend,
+        scenes: () => this.house.scenes(),
+        showView: async (cameraId) => {
+          const view = await this.annotatedView(cameraId);
+          views.push(view.url);
+          return { camera_id: view.cameraId, room: view.room, in_view: view.names };
+        },
+      };
+      for (const [i, call] of reply.toolCalls.entries()) {
+        checkCancelled(signal);
+        // Every call needs an answer in the conversation; past the per-round cap it is a refusal.
+        const r = i < MAX_CALLS_PER_ROUND ? await runToolCall(call, env, limits) : { use: { name: call.name, ok: false, error: 'too_many_calls' }, content: JSON.stringify({ error: 'too_many_calls', message: `at most ${MAX_CALLS_PER_ROUND} calls per round` }) };
+        used.push(r.use);
+        if (!r.use.ok) this.options.log?.('warn', 'LVLM tool call refused', { code: r.use.error ?? 'unknown', error: `${call.name}: ${r.content.slice(0, 200)}` });
+        convo.push({ role: 'tool', tool_call_id: call.id, content: r.content });
+      }
+      if (views.length > 0) convo.push({ role: 'user', content: [...views.map((url) => ({ type: 'image_url' as const, image_url: { url } })), { type: 'text' as const, text: 'The camera view you asked for (recognised entities boxed and named).' }] });
+    }
+  }
+
+  /** A camera's current view with every recognised entity boxed and labelled, as a data URL. */
+  private async annotatedView(cameraId: string): Promise<{ cameraId: string; room: string; names: string[]; url: string }> {
+    const view = await this.options.backend.currentView(cameraId);
+    if (!view) throw new FamiliarError('NOT_FOUND', `camera "${cameraId}" has no frame yet`);
+    const shown = selectMatches(view.matches, view.image.width, view.image.height);
+    const overlay = await renderOverlay(view.image, shown.map((m) => ({ box: m.box, label: m.name })), this.options.overlay);
+    return { cameraId: view.cameraId, room: view.room, names: shown.map((m) => m.name), url: `data:image/jpeg;base64,${Buffer.from(overlay.jpeg).toString('base64')}` };
   }
 
   /** The named concepts no camera sees now, with their last visit (AskResult.not_in_view). */
@@ -358,8 +444,7 @@ export class Asker {
       }
       const messages = buildAnswerMessages({ imageUrl, entities, question: req.question, asker: req.asker, absent: absentNames, caption, askerPreferences, history });
       let first = true;
-      const reply = await lvlm.chat(messages, {
-        signal,
+      const reply = await this.converse(lvlm, messages, req, signal, {
         onDelta: (text) => {
           // The honest part about absent concepts (and the reminders) goes out only once the model has
           // started answering, so a failure before that can still fall back to the grounded responder cleanly.
@@ -373,7 +458,7 @@ export class Asker {
         },
       });
       if (!reply.text.trim()) throw new FamiliarError('LVLM_BAD_RESPONSE', 'the LVLM returned an empty answer');
-      return { answer, source: 'lvlm', ...base, grounded_on: groundedOn };
+      return { answer, source: 'lvlm', ...base, grounded_on: groundedOn, ...(reply.toolsUsed.length > 0 && { tools_used: reply.toolsUsed }) };
     } catch (err) {
       const e = toFamiliarError(err);
       if (e.code === 'CANCELLED' || signal?.aborted) throw new FamiliarError('CANCELLED', 'the question was cancelled', { cause: err });
@@ -470,7 +555,7 @@ function reminderSentences(ctx: AskContext, m: Messages): string {
 /** The memory fields of an AskResult: reminders delivered, the note stored. */
 function memoryFields(ctx: AskContext, noteId: string | undefined): Pick<AskResult, 'reminders' | 'note_id'> {
   return {
-    ...(ctx.reminders.length > 0 && { reminders: ctx.reminders.map((r) => toWireReminder(r, ctx.now)) }),
+    ...(ctx.reminders.length > 0 && { reminders: ctx.reminders.map((r) => toWireReminder(r, ctx.now, ctx.messages)) }),
     ...(noteId !== undefined && { note_id: noteId }),
   };
 }

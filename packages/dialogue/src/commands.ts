@@ -14,6 +14,7 @@ import {
 import { formatZodError, type ServerConfig } from '@familiar/config';
 import { decodeImage, encodeJpeg, type ImageLimits } from '@familiar/image';
 import type { Asker } from './ask.ts';
+import type { Messages } from '@familiar/language';
 import { hasRole, noteReader, speakerOf, type Principal } from './auth.ts';
 import type { DialogueBackend, Snapshot } from './backend.ts';
 import { checkedImage, decodeBase64 } from './image-input.ts';
@@ -47,6 +48,10 @@ export interface CommandSession {
 /** What a handler may use of the server: built once at start. */
 export interface CommandServices {
   cfg: ServerConfig;
+  /** The table itself: the LVLM's memory functions run its commands as the asker. */
+  table: CommandTable;
+  /** The built-in sentences (server.language). */
+  messages: Messages;
   backend: DialogueBackend;
   asker: Asker;
   /** null: no LVLM configured (grounded answers and deterministic extraction only). */
@@ -255,12 +260,29 @@ async function answer(cmd: CommandOf<'ask'> | CommandOf<'ask/subscribe'>, { serv
     const limits = server.imageLimits;
     const image = cmd.image ? (await decodeImage(decodeBase64(cmd.image, limits), { limits, maxSide: ASK_IMAGE_MAX_SIDE })).image : undefined;
     return await server.asker.ask(
-      { question: cmd.question, cameraId: cmd.camera_id, image, asker: speakerOf(principal, cmd.asker, 'asker', undefined), reader: noteReader(principal), mode: cmd.mode, client: principal.name, conversationId: cmd.conversation_id },
+      {
+        question: cmd.question,
+        cameraId: cmd.camera_id,
+        image,
+        asker: speakerOf(principal, cmd.asker, 'asker', undefined),
+        reader: noteReader(principal),
+        mode: cmd.mode,
+        client: principal.name,
+        conversationId: cmd.conversation_id,
+        tools: { principal, runCommand: (msg) => runAs({ server, session, principal }, cmd.id, msg) },
+      },
       { signal: ac.signal, onDelta: (text) => (cmd.type === 'ask' && session.haClient ? undefined : session.send({ id: cmd.id, type: 'event', event: { kind: 'delta', text } })) },
     );
   } finally {
     server.asks.end(session, cmd.id);
   }
+}
+
+/** Runs a command from inside an answer (an LVLM tool call) exactly as if the asker had sent it. */
+async function runAs(ctx: CommandContext, id: number, msg: Record<string, unknown>): Promise<unknown> {
+  const admitted = admitCommand(ctx.server.table, { id, ...msg }, ctx.principal);
+  if ('code' in admitted) throw new FamiliarError(admitted.code, admitted.message);
+  return admitted.entry.run(admitted.cmd, ctx);
 }
 
 /** Asks ended by an unsubscribe (their signals), which send no closing event. */

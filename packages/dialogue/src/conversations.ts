@@ -20,6 +20,8 @@ export interface ConversationLimits {
 }
 
 interface Conversation {
+  /** Who may continue it (the client and member that started it): an id is not a capability to read others' turns. */
+  owner: string;
   turns: Turn[];
   bytes: number;
   lastAt: number;
@@ -40,19 +42,20 @@ export class ConversationStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The conversation to continue (its id, and its turns oldest first): `id` when it is alive, else a new one. */
-  open(id: string | undefined): { id: string; turns: readonly Turn[] } {
+  /** The conversation to continue (its id, and its turns oldest first): `id` when it is alive and `owner`'s, else a new one. */
+  open(id: string | undefined, owner: string): { id: string; turns: readonly Turn[] } {
     this.#expire();
     const existing = id === undefined ? undefined : this.#byId.get(id);
-    if (id !== undefined && existing) return { id, turns: [...existing.turns] };
+    if (id !== undefined && existing && existing.owner === owner) return { id, turns: [...existing.turns] };
     return { id: randomBytes(12).toString('base64url'), turns: [] };
   }
 
   /** Records a finished turn (creating the conversation on its first turn). */
-  append(id: string, turn: Turn): void {
+  append(id: string, owner: string, turn: Turn): void {
     let c = this.#byId.get(id);
+    if (c && c.owner !== owner) return;
     if (c) this.#byId.delete(id);
-    else c = { turns: [], bytes: 0, lastAt: 0 };
+    else c = { owner, turns: [], bytes: 0, lastAt: 0 };
     c.turns.push(turn);
     c.bytes += turnBytes(turn);
     c.lastAt = this.now();

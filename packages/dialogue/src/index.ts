@@ -12,3 +12,4 @@ export * from './memory-backend.ts';
 export { toWireMentionRecall, toWireNote, toWirePreferences, toWireSighting, toWireTrigger, toWireUnknown } from './memory-wire.ts';
 export { MAX_AUTH_MESSAGE_BYTES } from './json-guard.ts';
 export { redactCredentials } from './redact.ts';
+export type { ReminderInboxStore } from './reminders.ts';

@@ -7,9 +7,23 @@ import { SseParser } from './sse.ts';
 /** OpenAI chat-completions content part: text or an image (we send data: URLs). */
 export type ChatContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string | ChatContentPart[];
+/** A function call the model asked for (OpenAI `tool_calls`); `arguments` is the model's JSON text, unchecked. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string | ChatContentPart[] }
+  | { role: 'assistant'; content: string | null; tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[] }
+  /** A tool's result, answering the assistant's call with this id. */
+  | { role: 'tool'; tool_call_id: string; content: string };
+
+/** A function offered to the model (OpenAI `tools` entry); `parameters` is a JSON schema. */
+export interface ToolSpec {
+  type: 'function';
+  function: { name: string; description: string; parameters: Record<string, unknown> };
 }
 
 export interface LvlmClientOptions {
@@ -33,10 +47,14 @@ export interface ChatOptions {
   /** Called with each piece of answer text as it streams in. */
   onDelta?: ((text: string) => void) | undefined;
   maxTokens?: number | undefined;
+  /** Functions the model may call; its calls come back in ChatAnswer.toolCalls instead of (or with) text. */
+  tools?: readonly ToolSpec[] | undefined;
 }
 
 export interface ChatAnswer {
   text: string;
+  /** The functions the model called (empty when it answered). */
+  toolCalls: ToolCall[];
   finishReason: string | null;
   /** 1 + retries used. */
   attempts: number;
@@ -60,8 +78,14 @@ class AttemptError extends Error {
   }
 }
 
+interface ToolCallPiece {
+  index?: unknown;
+  id?: unknown;
+  function?: { name?: unknown; arguments?: unknown };
+}
+
 interface StreamChunk {
-  choices?: { delta?: { content?: unknown }; message?: { content?: unknown }; finish_reason?: unknown }[];
+  choices?: { delta?: { content?: unknown; tool_calls?: unknown }; message?: { content?: unknown; tool_calls?: unknown }; finish_reason?: unknown }[];
   error?: unknown;
 }
 
@@ -101,8 +125,8 @@ export class LvlmClient implements ChatModel {
     const state = { streamed: false };
     for (let attempt = 0; ; attempt++) {
       try {
-        const { text, finishReason } = await this.attempt(messages, options, deadline, state);
-        return { text, finishReason, attempts: attempt + 1 };
+        const { text, toolCalls, finishReason } = await this.attempt(messages, options, deadline, state);
+        return { text, toolCalls, finishReason, attempts: attempt + 1 };
       } catch (err) {
         if (!(err instanceof AttemptError)) throw toFamiliarError(err, 'LVLM_BAD_RESPONSE');
         const delay = this.options.retryBackoffMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
@@ -117,7 +141,12 @@ export class LvlmClient implements ChatModel {
     }
   }
 
-  private async attempt(messages: ChatMessage[], options: ChatOptions, deadline: number, state: { streamed: boolean }): Promise<{ text: string; finishReason: string | null }> {
+  private async attempt(
+    messages: ChatMessage[],
+    options: ChatOptions,
+    deadline: number,
+    state: { streamed: boolean },
+  ): Promise<{ text: string; toolCalls: ToolCall[]; finishReason: string | null }> {
     const ac = new AbortController();
     let reason: AbortReason | null = null;
     const abort = (why: AbortReason) => {
@@ -159,6 +188,7 @@ export class LvlmClient implements ChatModel {
             stream: true,
             max_tokens: options.maxTokens ?? this.options.maxTokens,
             temperature: this.options.temperature,
+            ...(options.tools && options.tools.length > 0 && { tools: options.tools, tool_choice: 'auto' }),
           }),
           signal: ac.signal,
         });
@@ -182,6 +212,21 @@ export class LvlmClient implements ChatModel {
       let text = '';
       let finishReason: string | null = null;
       let done = false;
+      // Streamed calls arrive in pieces keyed by index: the id and name first, the arguments spread over chunks.
+      const calls: { id: string; name: string; arguments: string }[] = [];
+      const addCalls = (value: unknown, streaming: boolean) => {
+        if (value === undefined || value === null) return;
+        if (!Array.isArray(value)) throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', 'tool_calls is not an array'), false);
+        clearTimeout(phaseTimer);
+        value.forEach((raw: ToolCallPiece, i) => {
+          const index = streaming && typeof raw.index === 'number' ? raw.index : i;
+          if (!Number.isInteger(index) || index < 0 || index > 63) throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', 'a tool call has a bad index'), false);
+          const call = (calls[index] ??= { id: '', name: '', arguments: '' });
+          if (typeof raw.id === 'string') call.id = raw.id;
+          if (typeof raw.function?.name === 'string') call.name += raw.function.name;
+          if (typeof raw.function?.arguments === 'string') call.arguments += raw.function.arguments;
+        });
+      };
       const deliver = (piece: string) => {
         if (piece.length === 0) return;
         if (!state.streamed) clearTimeout(phaseTimer);
@@ -199,6 +244,7 @@ export class LvlmClient implements ChatModel {
           throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', 'answer content is not a string'), false);
         }
         if (typeof content === 'string') deliver(content);
+        addCalls(streaming ? choice.delta?.tool_calls : choice.message?.tool_calls, streaming);
         if (typeof choice.finish_reason === 'string') finishReason = choice.finish_reason;
       };
       const parseJson = (data: string): StreamChunk => {
@@ -216,7 +262,7 @@ export class LvlmClient implements ChatModel {
         // Some servers ignore stream:true and answer with one JSON completion; accept that shape too.
         if (!contentType.includes('json')) throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', `unexpected content-type "${contentType}"`), false);
         handleChunk(parseJson(await this.readBounded(res, this.options.maxResponseBytes, true)), false);
-        return { text, finishReason };
+        return { text, toolCalls: finishCalls(calls), finishReason };
       }
 
       const parser = new SseParser((e) => {
@@ -254,7 +300,7 @@ export class LvlmClient implements ChatModel {
         reader.cancel().catch(() => {});
       }
       if (!done && finishReason === null) throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', 'the LVLM stream ended before [DONE]'), false);
-      return { text, finishReason };
+      return { text, toolCalls: finishCalls(calls), finishReason };
     } catch (err) {
       if (err instanceof AttemptError) throw err;
       if (reason) throw timeoutError();
@@ -289,6 +335,16 @@ export class LvlmClient implements ChatModel {
     }
     return Buffer.concat(parts).toString('utf8');
   }
+}
+
+/** The calls as the model sent them; one without a name is malformed beyond use, one without an id gets one. */
+function finishCalls(calls: readonly ({ id: string; name: string; arguments: string } | undefined)[]): ToolCall[] {
+  return calls
+    .filter((c): c is ToolCall => c !== undefined)
+    .map((c, i) => {
+      if (!c.name) throw new AttemptError(new FamiliarError('LVLM_BAD_RESPONSE', 'a tool call has no function name'), false);
+      return { id: c.id || `call_${i}`, name: c.name, arguments: c.arguments };
+    });
 }
 
 /** Builds the client the config asks for; null when no LVLM is configured. The API key comes from the environment. */

@@ -60,7 +60,7 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
         concept_id: c.id,
         name: c.name,
         sighting: visit ? toWireSighting(visit) : null,
-        answer: lastSeenAnswer(c.name, visit ?? null, server.now()),
+        answer: lastSeenAnswer(c.name, visit ?? null, server.now(), server.messages),
       };
       return result;
     },
@@ -110,7 +110,7 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
         concept_id: c.id,
         name: c.name,
         mention: recall ? toWireMentionRecall(recall) : null,
-        answer: lastMentionAnswer(c.name, recall, speaker.name, speaker.you, server.now()),
+        answer: lastMentionAnswer(c.name, recall, speaker.name, speaker.you, server.now(), server.messages),
       };
       return result;
     },
@@ -204,7 +204,7 @@ export const memoryCommands: CommandHandlers<MemoryCommand['type']> = {
     role: 'viewer',
     async run(_cmd, { server }) {
       const now = server.now();
-      return { unknowns: (await server.backend.unknowns()).map((u) => toWireUnknown(u, now)) };
+      return { unknowns: (await server.backend.unknowns()).map((u) => toWireUnknown(u, now, server.messages)) };
     },
   },
   'unknowns/name': {

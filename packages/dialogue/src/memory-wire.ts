@@ -1,5 +1,6 @@
 import type { MentionRecallInfo, Note, Preferences, ReminderEvent, ReminderFiredEvent, SightingInfo, TriggerInfo, UnknownSummary, WireMentionRecall, WireNote, WirePreferences, WireSighting, WireTrigger, WireUnknown } from '@familiar/contracts';
-import { reminderSentence, timeAgo } from './grounded.ts';
+import type { Messages } from '@familiar/language';
+import { ENGLISH, reminderSentence, timeAgo } from './grounded.ts';
 
 /** Memory records (camelCase) → the protocol's snake_case payloads. */
 
@@ -61,14 +62,16 @@ export function toWirePreferences(p: Preferences): WirePreferences {
   return { concept_id: p.conceptId, likes: p.likes.map(item), dislikes: p.dislikes.map(item) };
 }
 
-function times(n: number): string {
-  return n === 1 ? 'once' : n === 2 ? 'twice' : `${n} times`;
+function times(n: number, m: Messages): string {
+  return m.t(n === 1 ? 'times.once' : n === 2 ? 'times.twice' : 'times.many', { n });
 }
 
 /** With its summary: "unknown-3, seen 4 times this week" (or, when not this week, how often and how long ago). */
-export function toWireUnknown(u: UnknownSummary, now: number): WireUnknown {
+export function toWireUnknown(u: UnknownSummary, now: number, m: Messages = ENGLISH): WireUnknown {
   const summary =
-    u.visitsLast7Days > 0 ? `${u.id}, seen ${times(u.visitsLast7Days)} this week` : `${u.id}, seen ${times(u.visits)}, last ${timeAgo(u.lastSeen, now)}`;
+    u.visitsLast7Days > 0
+      ? m.t('unknown.thisWeek', { id: u.id, times: times(u.visitsLast7Days, m) })
+      : m.t('unknown.earlier', { id: u.id, times: times(u.visits, m), ago: timeAgo(u.lastSeen, now, m) });
   return {
     id: u.id,
     first_seen: u.firstSeen,
@@ -82,7 +85,7 @@ export function toWireUnknown(u: UnknownSummary, now: number): WireUnknown {
 }
 
 /** The reminder as the protocol sends it (scene-subscription event, AskResult.reminders). */
-export function toWireReminder(r: ReminderEvent, now: number): ReminderFiredEvent {
+export function toWireReminder(r: ReminderEvent, now: number, m: Messages = ENGLISH): ReminderFiredEvent {
   return {
     kind: 'reminder',
     trigger_id: r.triggerId,
@@ -93,6 +96,6 @@ export function toWireReminder(r: ReminderEvent, now: number): ReminderFiredEven
     room: r.room,
     at: r.at,
     created_by: r.createdBy,
-    text: reminderSentence(r, now),
+    text: reminderSentence(r, now, m),
   };
 }

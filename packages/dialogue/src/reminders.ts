@@ -1,4 +1,5 @@
 import type { ConceptSummary, NoteReaderInfo, ReminderEvent } from '@familiar/contracts';
+import { mentionsAny } from '@familiar/language';
 
 /** Who a reminder or a member is, compared case-, width- and surrounding-space-insensitively. */
 export function memberKey(name: string): string {
@@ -27,12 +28,14 @@ export interface ReminderInboxOptions {
   maxMembers?: number;
   /** A reminder not delivered within this long is dropped: it is no longer news. */
   maxAgeMs?: number;
+  /** Called with every waiting reminder after each change (to persist them). */
+  onChange?: (all: ReminderEvent[]) => void;
   now?: () => number;
 }
 
 /**
- * Fired reminders waiting to be included in their creator's next answer. In memory only (a restart loses
- * them; the scene-subscription event was the live delivery) and bounded on every axis.
+ * Fired reminders waiting to be included in their creator's next answer, bounded on every axis. Kept in
+ * memory; with `onChange` (the server's ReminderInboxFile) they also survive a restart.
  */
 export class ReminderInbox {
   private readonly waiting = new Map<string, ReminderEvent[]>();
@@ -40,15 +43,49 @@ export class ReminderInbox {
   private readonly maxMembers: number;
   private readonly maxAgeMs: number;
   private readonly now: () => number;
+  private readonly onChange: ((all: ReminderEvent[]) => void) | undefined;
 
   constructor(options: ReminderInboxOptions = {}) {
     this.maxPerMember = options.maxPerMember ?? 10;
     this.maxMembers = options.maxMembers ?? 256;
     this.maxAgeMs = options.maxAgeMs ?? 24 * 3600_000;
     this.now = options.now ?? Date.now;
+    this.onChange = options.onChange;
   }
 
   add(r: ReminderEvent): void {
+    this.insert(r);
+    this.changed();
+  }
+
+  /** Every waiting reminder, oldest first. */
+  all(): ReminderEvent[] {
+    return [...this.waiting.values()].flat().sort((a, b) => a.at - b.at);
+  }
+
+  /** Puts back what a previous run left waiting (no change notification: it is already stored). */
+  load(reminders: readonly ReminderEvent[]): void {
+    const oldest = this.now() - this.maxAgeMs;
+    for (const r of reminders) if (r.at >= oldest) this.insert(r);
+  }
+
+  /** Drops every waiting reminder about a forgotten concept (by id, or naming it). */
+  forget(conceptId: string, names: readonly string[]): void {
+    let dropped = 0;
+    for (const [key, list] of this.waiting) {
+      const keep = list.filter((r) => r.conceptId !== conceptId && !mentionsAny(r.message, names) && !mentionsAny(r.name, names) && !mentionsAny(r.createdBy, names));
+      dropped += list.length - keep.length;
+      if (keep.length === 0) this.waiting.delete(key);
+      else this.waiting.set(key, keep);
+    }
+    if (dropped > 0) this.changed();
+  }
+
+  private changed(): void {
+    this.onChange?.(this.all());
+  }
+
+  private insert(r: ReminderEvent): void {
     const key = memberKey(r.createdBy);
     const list = this.waiting.get(key) ?? [];
     this.waiting.delete(key);
@@ -68,12 +105,14 @@ export class ReminderInbox {
       this.waiting.delete(key);
       out.push(...list.filter((r) => r.at >= oldest));
     }
+    if (out.length > 0) this.changed();
     return out.sort((a, b) => a.at - b.at);
   }
 
   /** Puts reminders back that an answer which then failed would have delivered. */
   restore(reminders: readonly ReminderEvent[]): void {
-    for (const r of reminders) this.add(r);
+    for (const r of reminders) this.insert(r);
+    if (reminders.length > 0) this.changed();
   }
 
   size(): number {
@@ -81,4 +120,14 @@ export class ReminderInbox {
     for (const list of this.waiting.values()) n += list.length;
     return n;
   }
+}
+
+/**
+ * Where waiting reminders are kept across restarts (the runtime stores them in a checksummed file next to the
+ * rest of memory). `save` may coalesce writes; `flush` resolves once everything requested is stored.
+ */
+export interface ReminderInboxStore {
+  load(): Promise<ReminderEvent[]>;
+  save(all: ReminderEvent[]): void;
+  flush(): Promise<void>;
 }

@@ -467,6 +467,10 @@ const AskResultSchema = z
     reminders: z.array(ReminderFiredSchema).optional().describe('Reminders that fired for the asker since their last answer; the answer begins with them.'),
     trigger: WireTrigger.optional().describe('The reminder this question created ("remind me when…").'),
     note_id: z.string().optional().describe('The note that stored this question (it named enrolled concepts).'),
+    tools_used: z
+      .array(z.object({ name: z.string(), ok: z.boolean(), error: z.string().optional() }).strict())
+      .optional()
+      .describe('The memory functions the LVLM called for this answer, in order, and whether each ran.'),
   })
   .strict();
 

@@ -16,6 +16,7 @@ import {
   type ErrorCode,
   type Logger,
   type SceneEvent,
+  type ReminderEvent,
   type ServerMessage,
 } from '@familiar/contracts';
 import { AccessTokenConfig, LvlmConfig, ServerConfig, formatZodError } from '@familiar/config';
@@ -28,7 +29,7 @@ import type { DialogueBackend } from './backend.ts';
 import { AskSlots, admitCommand, commandTable, type CommandServices, type CommandSession } from './commands.ts';
 import { createLvlmClient, type ChatModel } from './lvlm.ts';
 import { toWireReminder } from './memory-wire.ts';
-import { ReminderInbox } from './reminders.ts';
+import { ReminderInbox, type ReminderInboxStore } from './reminders.ts';
 import { MAX_AUTH_MESSAGE_BYTES, MAX_JSON_DEPTH, nestsDeeperThan, widerThan } from './json-guard.ts';
 import { redactCredentials, clientSafeMessage } from './redact.ts';
 import { AddressSlots } from './slots.ts';
@@ -50,6 +51,8 @@ export interface DialogueServerOptions {
   /** Where the server reports (it never writes to the console itself). */
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Where fired reminders wait for their member's next answer across restarts; absent: in memory only. */
+  reminderInbox?: ReminderInboxStore;
 }
 
 export interface DialogueServer {
@@ -154,15 +157,23 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const chatModel = options.chatModel !== undefined ? options.chatModel : createLvlmClient(lvlmCfg, options.env);
   if (chatModel && lvlmCfg.labels) assertLabelFont(lvlmCfg.labelFont);
 
-  const reminders = new ReminderInbox();
+  const messages = loadMessages(cfg.language);
+  const inboxFile = options.reminderInbox;
+  const reminders = new ReminderInbox({ ...(inboxFile && { onChange: (all: ReminderEvent[]) => inboxFile.save(all) }) });
+  if (inboxFile) {
+    // A concept forgotten while the server was down (the CLI) takes its waiting reminders with it.
+    const known = new Set(backend.listConcepts().map((c) => c.id));
+    reminders.load((await inboxFile.load()).filter((r) => known.has(r.conceptId)));
+  }
   const asker = new Asker({
     backend,
     lvlm: chatModel,
     overlay: { labels: lvlmCfg.labels, fontFile: lvlmCfg.labelFont, maxSide: lvlmCfg.imageMaxSide, jpegQuality: lvlmCfg.jpegQuality },
     captionFirst: lvlmCfg.captionFirst,
+    tools: { mode: lvlmCfg.tools, rounds: lvlmCfg.toolRounds, timeoutMs: lvlmCfg.toolTimeoutMs, resultMaxBytes: lvlmCfg.toolResultMaxBytes },
     reminders,
     log,
-    messages: loadMessages(cfg.language),
+    messages,
     conversations: new ConversationStore({ maxTurns: cfg.conversationMaxTurns, maxBytes: cfg.conversationMaxBytes, idleMs: cfg.conversationIdleMs, maxConversations: cfg.maxConversations }),
   });
   const table = commandTable({
@@ -180,6 +191,8 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   const blocked = blockListOf(cfg.blockedAddresses);
   const services: CommandServices = {
     cfg,
+    table,
+    messages,
     backend,
     asker,
     chatModel,
@@ -216,7 +229,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
   // Fired reminders go to every scene subscription too, and wait for their creator's next answer.
   const unsubscribeReminders = backend.subscribeReminders((r) => {
     reminders.add(r);
-    broadcast(r.cameraId, () => toWireReminder(r, Date.now()));
+    broadcast(r.cameraId, () => toWireReminder(r, Date.now(), messages));
   });
 
   const handleAuth = (conn: Connection, msg: unknown) => {
@@ -465,6 +478,7 @@ export async function startDialogueServer(options: DialogueServerOptions): Promi
         http.close(() => resolve());
         http.closeAllConnections();
       });
+      await inboxFile?.flush();
     },
   };
 }

@@ -3,3 +3,4 @@ export * from './eval.ts';
 export * from './live/engine.ts';
 export * from './live/engine-client.ts';
 export * from './live/runtime.ts';
+export { ReminderInboxFile } from './live/reminder-inbox-file.ts';

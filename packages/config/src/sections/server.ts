@@ -175,6 +175,15 @@ export const LvlmConfig = z
       .boolean()
       .default(false)
       .describe('CoViP caption-augmented mode: first ask for a personalised caption, then answer conditioned on it (two model calls; asks can override).'),
+    tools: z
+      .enum(['auto', 'on', 'off'])
+      .default('auto')
+      .describe(
+        "Offer household memory to the model as OpenAI-style functions (tools / tool_calls). auto: offer them, and if the server refuses requests with tools (a model or server without function calling), stop offering and answer without; on: always offer; off: never.",
+      ),
+    toolRounds: z.number().int().min(1).max(8).default(4).describe('Rounds of tool calls per answer; after the last, the model must answer without tools.'),
+    toolTimeoutMs: z.number().int().min(50).max(60_000).default(5_000).describe('Time one tool call may take; a slower one returns a timeout result to the model.'),
+    toolResultMaxBytes: z.number().int().min(256).max(100_000).default(4_000).describe('Largest tool result sent back to the model (longer lists are cut, and marked so).'),
   })
   .strict();
 export type LvlmConfig = z.infer<typeof LvlmConfig>;

@@ -265,7 +265,8 @@ function summarise(machine: MachineInfo, live: LiveReport, pipeline: PipelineRep
     rssMbIdle: n(live.rssMbIdle),
     rssMbFullRate: n(live.oneCamera.rssMb.max),
     rssMb10kSightings: live.sightings?.count === 10_000 ? n(live.sightings.rssMbIdle) : null,
-    machine: { cpu: machine.cpu, cores: machine.cores, loadAvgStart: machine.loadAvgStart, loadAvgEnd: machine.loadAvgEnd },
+    // Rounded like every number of the written report, so the stdout summary and the report's agree (15.67 → 15.7).
+    machine: { cpu: machine.cpu, cores: machine.cores, loadAvgStart: round(machine.loadAvgStart) ?? 0, loadAvgEnd: round(machine.loadAvgEnd) },
   };
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError, scaleBox, toFamiliarError, type Box, type Logger, type Match, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type Box, type Logger, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
 import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
 import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type LocalSession, type View } from '@familiar/dialogue';
@@ -11,6 +11,8 @@ import { extractPreferences } from '@familiar/language';
 import { MqttBridge } from '@familiar/mqtt';
 import type { TrackEvent } from '@familiar/perception';
 import { EngineClient, type RemoteEngine } from './engine-client.ts';
+import { sceneEntities, snapshotEntities, viewMatches } from './in-view.ts';
+import { ReminderInboxFile } from './reminder-inbox-file.ts';
 import type { FrameResult } from './engine.ts';
 import { snakeCaseKeys } from '../snake-case.ts';
 
@@ -139,6 +141,7 @@ export class Runtime {
       backend: this.backend,
       server: { ...this.config.server, tokens },
       lvlm: this.config.lvlm,
+      reminderInbox: new ReminderInboxFile(path.join(this.config.paths.storeDir, 'reminder-inbox.json'), this.#log),
       imageLimits: this.config.limits,
       ...(httpHandler && { httpHandler }),
       log: this.#log,
@@ -346,8 +349,7 @@ export class Runtime {
         const cam = this.#camera(cameraId);
         if (!cam.latest) return null;
         const { jpeg, result } = cam.latest;
-        // Only boxes observed in this very frame: a track in a short dropout keeps an older frame's box.
-        const entities = result.tracks.filter((t) => t.lastSeenAt === result.capturedAt);
+        const entities = snapshotEntities(result);
         return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, jpeg, width: result.width, height: result.height, entities };
       },
       houseScene: () =>
@@ -355,8 +357,7 @@ export class Runtime {
           cameraId: cam.config.id,
           room: cam.config.room,
           capturedAt: cam.latest?.result.capturedAt ?? null,
-          // The tracker's voted identities, as scene events report them; a short dropout does not make anyone leave.
-          entities: (cam.latest?.result.tracks ?? []).filter((t) => t.conceptId !== null),
+          entities: cam.latest ? sceneEntities(cam.latest.result) : [],
         })),
       sightings: api.sightings,
       addNote: api.addNote,
@@ -398,23 +399,7 @@ export class Runtime {
 
   async #view(cam: Camera, jpeg: Uint8Array, result: FrameResult): Promise<View> {
     const { image, scale } = await decodeImage(jpeg, { limits: this.config.limits, maxSide: VIEW_MAX_SIDE });
-    // Who is in view is the tracker's voted identities (as in snapshots, scene events and houseScene), boxed where
-    // this frame saw them; the frame's own match supplies the similarity figures when it agrees.
-    const matches: Match[] = result.tracks
-      .filter((t) => t.conceptId !== null && t.lastSeenAt === result.capturedAt)
-      .map((t) => {
-        const same = result.matches.find((m) => m.conceptId === t.conceptId);
-        return {
-          conceptId: t.conceptId!,
-          name: t.name ?? same?.name ?? '',
-          kind: t.kind,
-          box: scaleBox(t.box, 1 / scale),
-          similarity: same?.similarity ?? 0,
-          threshold: same?.threshold ?? 0,
-          confidence: t.confidence,
-          space: same?.space ?? (t.kind === 'person' ? 'face' : 'object'),
-        };
-      });
+    const matches = viewMatches(result, scale);
     return { cameraId: cam.config.id, room: cam.config.room, capturedAt: result.capturedAt, image, matches };
   }
 
