@@ -1,24 +1,18 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SceneChangeEvent } from '@familiar/contracts';
 import { loadConfig } from '@familiar/config';
 import { FamiliarCore } from '@familiar/runtime';
+import { HAVE_FFMPEG } from './camera-helpers.ts';
 import { startFamiliar, waitUntil, type FamiliarProcess } from './support/familiar-process.ts';
 import { dataFile } from './support/static-backend.ts';
 import { ok, TestClient } from './support/ws-client.ts';
 
 const run = promisify(execFile);
-const HAVE_FFMPEG = (() => {
-  try {
-    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 if (!HAVE_FFMPEG) console.warn('live trust test skipped: ffmpeg is not installed (apt-get install --no-install-recommends ffmpeg)');
 
 const TOKEN = 'live-trust-control-token-0123456789';
@@ -87,14 +81,6 @@ async function segment(s: Segment, out: string): Promise<void> {
   await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-loop', '1', '-framerate', String(FPS), '-i', dataFile(s.photo), '-vf', `${fit},${zoom}`, ...encode]);
 }
 
-interface SceneEvt {
-  kind: string;
-  change: string;
-  name: string | null;
-  concept_id: string | null;
-  at: number;
-}
-
 let tmp: string;
 let familiar: FamiliarProcess | undefined;
 
@@ -160,10 +146,10 @@ describe.skipIf(!HAVE_FFMPEG)('familiar start on an ffmpeg camera: household cli
     await waitUntil(() => Date.now() > started + VIDEO_SECONDS * 1000 + 3000, (VIDEO_SECONDS + 60) * 1000, 'the video playing once');
     const events = client.messages
       .filter((m) => m.type === 'event' && m.id === sub)
-      .map((m) => (m as unknown as { event: SceneEvt }).event)
-      .filter((e) => e.change === 'appeared' && e.at - started < VIDEO_SECONDS * 1000);
+      .map((m) => (m as unknown as { event: SceneChangeEvent }).event)
+      .filter((e) => e.kind === 'scene' && e.change === 'appeared' && e.at - started < VIDEO_SECONDS * 1000);
     const during = (w: Window, slack = 0.5) => events.filter((e) => e.at - started >= (w.from - slack) * 1000 && e.at - started < (w.to + 1.5) * 1000);
-    const describe = (es: SceneEvt[]) => es.map((e) => `${e.kind}:${e.name ?? 'unknown'}@${((e.at - started) / 1000).toFixed(1)}s`);
+    const describe = (es: SceneChangeEvent[]) => es.map((e) => `${e.concept_kind}:${e.name ?? 'unknown'}@${((e.at - started) / 1000).toFixed(1)}s`);
 
     for (const w of windows.filter((x) => x.segment.name)) {
       const named = describe(during(w)).filter((d) => d.includes(`:${w.segment.name}@`)).length > 0;
@@ -179,7 +165,7 @@ describe.skipIf(!HAVE_FFMPEG)('familiar start on an ffmpeg camera: household cli
     }
     // A pet is never an unknown person.
     for (const w of windows.filter((x) => x.segment.pet)) {
-      expect({ clip: w.segment.photo, persons: describe(during(w).filter((e) => e.kind === 'person' && e.name === null)) }).toEqual({ clip: w.segment.photo, persons: [] });
+      expect({ clip: w.segment.photo, persons: describe(during(w).filter((e) => e.concept_kind === 'person' && e.name === null)) }).toEqual({ clip: w.segment.photo, persons: [] });
     }
     client.close();
   }, 240_000);

@@ -40,5 +40,14 @@ describe('one intent grammar', () => {
     expect(intent('Cancel the reminder about Mochi')).toBe('cancel_reminder');
     expect(understand('And Mochi?', { concepts, rooms })).toMatchObject({ intent: 'where', elliptic: true });
     expect(intent('Sing me a song')).toBe('unknown');
+    // Paraphrases found by probing beyond the question set.
+    expect(understand('Is anybody home?', { concepts, rooms })).toMatchObject({ intent: 'count', now: true });
+    expect(intent('Where is everyone?')).toBe('count');
+    expect(intent('When was Anna here last?')).toBe('last_seen');
+    expect(intent('Did Anna come home yet?')).toBe('presence');
+    expect(intent('Which room is Mochi in?')).toBe('where');
+    expect(understand('Who was in the kitchen this morning?', { concepts, rooms })).toMatchObject({ intent: 'visitors', room: 'kitchen' });
+    expect(intent('Can you check the hallway camera?')).toBe('room');
+    expect(intent('Tell me something about Billy')).toBe('roster');
   });
 });

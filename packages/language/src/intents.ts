@@ -52,22 +52,24 @@ const CONDITION_FIRST = new RegExp(`^${MARKER}\\s+(?!(?:did|do|does|was|were|is|
 
 const MENTION = /\b(?:mention(?:ed)?|talk(?:ed)?\s+about|spoke\s+(?:about|of)|brought\s+up|said\s+(?:something\s+|anything\s+)?about)\b/i;
 const LAST = /\b(?:last|latest|most\s+recent(?:ly)?|previous)\b/i;
-const LAST_SEEN = /\blast\s+(?:saw|seen|see)\b|\blast\s+time\s+you\b|\bwhen\s+did\s+you\s+(?:last\s+)?see\b|\bhave\s+you\s+(?:seen|spotted)\b|\bwhen\s+did\s+\S+(?:\s+\S+)?\s+last\b|\bwhen\s+was\s+\S+(?:\s+\S+)?\s+last\s+(?:here|seen|home|around)\b/i;
+const LAST_SEEN = /\bwhen\s+was\s+\S+(?:\s+\S+)?\s+(?:here|home|around|seen|in)\s+last\b|\blast\s+(?:saw|seen|see)\b|\blast\s+time\s+you\b|\bwhen\s+did\s+you\s+(?:last\s+)?see\b|\bhave\s+you\s+(?:seen|spotted)\b|\bwhen\s+did\s+\S+(?:\s+\S+)?\s+last\b|\bwhen\s+was\s+\S+(?:\s+\S+)?\s+last\s+(?:here|seen|home|around)\b/i;
 const CANCEL = /^(?:cancel|delete|remove|forget|drop|stop|clear|turn\s+off)\b.*\breminders?\b|^(?:don't|do\s+not)\s+remind\b/i;
 const REMINDERS = /\breminders?\b/i;
 const COUNT = /^how\s+many\b/i;
 const COUNT_NOW = /\b(?:right\s+now|now|at\s+the\s+moment|currently|in\s+view|can\s+you\s+see|do\s+you\s+see|are\s+(?:home|here|in))\b/i;
-const VISIT_VERB = /\b(?:came|come|been|visited|stopped\s+by|dropped\s+by|was\s+(?:here|home|around)|were\s+(?:here|home|around)|did\s+you\s+see|have\s+you\s+seen|showed\s+up|turned\s+up)\b/i;
+const VISIT_VERB = /\b(?:came|come|been|visited|was\s+in|were\s+in|stopped\s+by|dropped\s+by|was\s+(?:here|home|around)|were\s+(?:here|home|around)|did\s+you\s+see|have\s+you\s+seen|showed\s+up|turned\s+up)\b/i;
 const VISIT_TIME = /\b(?:today|tonight|this\s+(?:morning|afternoon|evening)|lately|recently|came\s+by|come\s+by)\b/i;
 const SOMEONE = /\b(?:who|anyone|anybody|someone|somebody)\b/i;
 const PREFERENCE = /\b(?:like|likes|dislike|dislikes|love|loves|hate|hates|enjoy|enjoys|favou?rite|prefer|prefers)\b/i;
 const NOTES = /\bwhat\s+(?:did|has|have)\s+\S+\s+(?:say|said|told\s+you)\s+about\b|\b(?:anything|something)\b.*\b(?:know|remember)\b.*\babout\b|\bwhat\s+do\s+you\s+(?:know|remember)\s+about\b|\bany\s+news\b|\bnews\s+(?:about|on|from)\b|\bnotes?\s+(?:about|on)\b|\bwhat(?:'s|\s+is|\s+has)\s+(?:new|been\s+said)\s+(?:about|with)\b/i;
 const ROSTER = /\bwho\s+lives?\s+here\b|\bwho\s+(?:all\s+)?do\s+you\s+know\b|\bwho(?:'s|\s+is|\s+are)\s+in\s+(?:the|our|my|this)\s+(?:family|household|house\s*hold)\b|\bwhat\s+(?:pets|animals|people|objects|things)\s+do\s+(?:we|you|i)\s+(?:have|know)\b|\bwho\s+(?:is|are)\s+(?:the\s+)?(?:family|household)\b|\blist\s+(?:everyone|everybody|the\s+household)\b/i;
-const ABOUT = /^(?:tell\s+me\s+about|who\s+(?:is|'s)|who's|what\s+(?:is|'s)|what's)\s+/i;
-const WHERE = /\bwhere\b/i;
-const PRESENCE = /^(?:is|are|isn't|aren't|see|spot)\b|\b(?:can|do)\s+you\s+see\b|\bis\s+\S+(?:\s+\S+)?\s+(?:here|home|around|in|on|at|back|awake)\b/i;
+const ABOUT = /^(?:tell\s+me\s+(?:something\s+|more\s+|everything\s+)?about|who\s+(?:is|'s)|who's|what\s+(?:is|'s)|what's)\s+/i;
+const WHERE = /\bwhere\b|\bwhich\s+room\b/i;
+const PRESENCE = /^(?:is|are|isn't|aren't|see|spot)\b|^(?:did|has)\s+\S+(?:\s+\S+)?\s+(?:come|get|arrive|arrived|come\s+back|got)\b|\b(?:can|do)\s+you\s+see\b|\bis\s+\S+(?:\s+\S+)?\s+(?:here|home|around|in|on|at|back|awake)\b/i;
 const VIEW = /\bwhat\s+(?:do|can)\s+you\s+see\b|\bwhat(?:'s|\s+is)\s+(?:happening|going\s+on)\b|\bdescribe\b|\bwhat\s+(?:is|are|'s)\s+\S+(?:\s+\S+)?\s+doing\b|\bwhat(?:'s|\s+is)\s+(?:on|in)\s+(?:the\s+|this\s+)?(?:picture|image|photo|camera|screen|view)\b|\bwho\s+(?:is|'s|are)\s+(?:here|there|in\s+view|in\s+(?:the\s+|this\s+)?(?:picture|image|photo|view))\b|\bwho\s+do\s+you\s+see\b/i;
-const ROOM_ASK = /\b(?:who|what|anyone|anybody|anything|someone|somebody|describe|see|happening)\b/i;
+const ROOM_ASK = /\b(?:who|what|anyone|anybody|anything|someone|somebody|describe|see|happening|check|look|show)\b/i;
+/** "Is anybody home?", "who is around?", "where is everyone?": everyone in view now, in every room. */
+const ANYONE_HOME = /^(?:is\s+|are\s+)?(?:any(?:one|body)|someone|somebody)\s+(?:home|here|around|in)\s*[?.!]*$|^who(?:'s|\s+is|\s+are)\s+(?:home|around|in\s+the\s+house)\b|^where\s+(?:is|are)\s+every(?:one|body)\b/i;
 const IN_PLACE = /\b(?:in|into|inside)\s+(?:the|our|my)\s+([\p{L}][\p{L}' -]{1,30}?)\s*(?:right\s+now|now|today|at\s+the\s+moment)?\s*[?.!]*$/iu;
 const NOT_PLACES = new Set(['room', 'rooms', 'family', 'household', 'picture', 'image', 'photo', 'view', 'house', 'home', 'world', 'morning', 'evening', 'afternoon']);
 const QUESTION_START = /^(?:who|whom|whose|what|when|where|why|how|which|is|are|was|were|do|does|did|can|could|would|will|has|have|had|should|shall|may|any|anything|anyone|anybody|tell|show|describe|list|let)\b/i;
@@ -145,6 +147,7 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
   if (isReminderRequest(raw) || parseTriggerRequest(raw, ctx.concepts, { rooms }) !== null) return set('remind');
   if (REMINDERS.test(core) && isQuestion(core)) return set('reminders');
   if (named && LAST_SEEN.test(core)) return set('last_seen', { yesNo: /^(?:have|has|did)\b/i.test(core) });
+  if (!named && ANYONE_HOME.test(core)) return set('count', { now: true });
   if (COUNT.test(core)) {
     const kind = kindOf(core);
     const now = COUNT_NOW.test(core) && !/\b(?:live|lives|living|do\s+we\s+have|do\s+you\s+know)\b/i.test(core);
