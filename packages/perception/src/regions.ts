@@ -94,9 +94,16 @@ export interface LiveMaskOptions {
   minIou: number;
   /** The mask is recomputed at least this often, even in a still scene (frames). */
   maxAgeFrames: number;
+  /**
+   * At most this share of the camera's time goes to the mask: after a mask that took M ms, the next waits until the
+   * frames in between have taken M × (1 − budget) / budget ms. A busy scene (something new on every frame) would
+   * otherwise run the mask on every frame; new things meanwhile are embedded with their context and get the mask
+   * when the budget allows.
+   */
+  budget: number;
 }
 
-const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50 });
+const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50, budget: 0.15 });
 
 /**
  * The salient mask of one camera, computed when the scene changes and reused while it does not. The mask is the
@@ -111,6 +118,10 @@ export class LiveMask {
   #mask: BinaryMask | null = null;
   #boxes: Box[] = [];
   #age = 0;
+  /** Duration of the last mask, and the time the camera has spent on other work since (ms). */
+  #lastMaskMs = 0;
+  #otherMs = 0;
+  #lastCall: number | null = null;
 
   constructor(options: Partial<LiveMaskOptions> = {}) {
     this.options = { ...DEFAULT_LIVE_MASK, ...options };
@@ -118,22 +129,27 @@ export class LiveMask {
 
   async use(width: number, height: number, proposals: readonly { box: Box; classId: number }[], compute: () => Promise<BinaryMask | null>): Promise<MaskUse | null> {
     this.#age++;
+    const now = performance.now();
+    if (this.#lastCall !== null) this.#otherMs += now - this.#lastCall;
+    this.#lastCall = now;
     const seen = (box: Box) => this.#boxes.some((b) => iou(b, box) >= this.options.minIou);
-    const stale =
-      !this.#mask ||
-      this.#mask.width !== width ||
-      this.#mask.height !== height ||
-      this.#age > this.options.maxAgeFrames ||
-      proposals.some((p) => p.classId !== PERSON_CLASS && !seen(p.box));
-    if (stale) {
+    const usable = this.#mask !== null && this.#mask.width === width && this.#mask.height === height;
+    const stale = !usable || this.#age > this.options.maxAgeFrames || proposals.some((p) => p.classId !== PERSON_CLASS && !seen(p.box));
+    const { budget } = this.options;
+    const affordable = !usable || this.#otherMs * budget >= this.#lastMaskMs * (1 - budget);
+    if (stale && affordable) {
+      const t = performance.now();
       this.#mask = await compute();
+      this.#lastMaskMs = performance.now() - t;
+      this.#lastCall = performance.now();
+      this.#otherMs = 0;
       this.#boxes = proposals.map((p) => p.box);
       this.#age = 0;
       this.stats.computed++;
       return this.#mask && { mask: this.#mask, covers: () => true };
     }
     this.stats.reused++;
-    return { mask: this.#mask!, covers: seen };
+    return usable ? { mask: this.#mask!, covers: seen } : null;
   }
 }
 

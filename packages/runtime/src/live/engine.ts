@@ -129,9 +129,9 @@ export class Engine extends Household {
     let reuse = this.#reuse.get(frame.cameraId);
     if (!reuse) this.#reuse.set(frame.cameraId, (reuse = new EmbeddingReuse()));
     reuse.nextFrame();
-    const { liveMask: maskMode, liveMaskMaxAgeFrames } = this.config.pipeline;
+    const { liveMask: maskMode, liveMaskMaxAgeFrames, liveMaskBudget } = this.config.pipeline;
     let liveMask = maskMode === 'off' ? undefined : this.#masks.get(frame.cameraId);
-    if (maskMode !== 'off' && !liveMask) this.#masks.set(frame.cameraId, (liveMask = new LiveMask({ maxAgeFrames: liveMaskMaxAgeFrames })));
+    if (maskMode !== 'off' && !liveMask) this.#masks.set(frame.cameraId, (liveMask = new LiveMask({ maxAgeFrames: liveMaskMaxAgeFrames, budget: liveMaskBudget })));
     const rec = await this.core.recognise({ bytes: frame.jpeg, origin: `${frame.cameraId}#${frame.seq}` }, liveMask ? { liveMask, reuse } : { salient: false, reuse });
     // Only faces on a person's body may become unknown visitors (YuNet also fires on dogs, toys and clock dials).
     const unknownFaces = rec.unknownFaces.filter((f) => f.onPerson);
