@@ -103,7 +103,7 @@ export interface LiveMaskOptions {
   budget: number;
 }
 
-const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50, budget: 0.15 });
+const DEFAULT_LIVE_MASK: Readonly<LiveMaskOptions> = Object.freeze({ minIou: 0.7, maxAgeFrames: 50, budget: 0.1 });
 
 /**
  * The salient mask of one camera, computed when the scene changes and reused while it does not. The mask is the

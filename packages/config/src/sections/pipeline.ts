@@ -13,7 +13,7 @@ export const PipelineConfig = z
       .number()
       .gt(0)
       .max(1)
-      .default(0.15)
+      .default(0.1)
       .describe("Live frames: at most this share of a camera's time goes to the salient mask; in a busy scene new things are embedded with their context until the budget allows the next mask."),
     defaultCamera: z.string().optional().describe('Camera used when a client asks about "the current view" without naming one (default: the first).'),
     devToken: z
