@@ -1,27 +1,16 @@
-import { FamiliarError, toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Logger, type SceneEvent } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type Logger, type ReminderEvent, type SceneEvent } from '@familiar/contracts';
 import { MqttConfig, formatZodError, type MqttCommandName } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { cameraEntities, cameraTopics, conceptEntities, conceptTopics, eventEntity, eventTopic, type EntityConfig, type EventType } from './discovery.ts';
 import { Publisher, redact, type Incoming, type PublisherStats } from './publisher.ts';
 
-/** A fired reminder (the dialogue backend's ReminderEvent has this shape). */
-export interface ReminderNotice {
-  triggerId: string;
-  conceptId: string;
-  name: string;
-  message: string;
-  cameraId: string;
-  room: string;
-  at: number;
-  createdBy: string;
-}
 
 /** What the bridge needs of Familiar; the live runtime's dialogue backend provides all of it. */
 export interface BridgeHost {
   listConcepts(): ConceptSummary[];
   /** Scene events of every camera; returns the unsubscribe. */
   subscribe(listener: (e: SceneEvent) => void): () => void;
-  subscribeReminders(listener: (r: ReminderNotice) => void): () => void;
+  subscribeReminders(listener: (r: ReminderEvent) => void): () => void;
   lastSeen(conceptId: string): { cameraId: string; room: string; at: number } | null;
   /** The latest frame of a camera with who is in it; null before the first frame. */
   snapshot?(cameraId: string): Promise<{ capturedAt: number; jpeg: Uint8Array; entities: { box: Box; name: string | null; kind: ConceptKind | null }[] } | null>;
@@ -219,7 +208,7 @@ export class MqttBridge {
     else if (e.type === 'left' && e.conceptId !== null) this.#event('left', { concept_id: e.conceptId, name: e.name, kind: e.kind, camera: e.cameraId, room: e.room });
   }
 
-  #onReminder(r: ReminderNotice): void {
+  #onReminder(r: ReminderEvent): void {
     this.#event('reminder', { trigger_id: r.triggerId, concept_id: r.conceptId, name: r.name, message: r.message, camera: r.cameraId, room: r.room, created_by: r.createdBy });
   }
 
