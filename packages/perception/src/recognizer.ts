@@ -247,7 +247,7 @@ export class Recognizer {
     );
     const live = options.liveMask;
     const maskP: Promise<MaskUse | null> = live
-      ? detP.then((dets) => live.use(img.width, img.height, dets, () => timed('salient', () => this.#mask(img))))
+      ? detP.then((dets) => live.use(img, dets, () => timed('salient', () => this.#mask(img))))
       : options.salient === false
         ? Promise.resolve(null)
         : timed('salient', () => this.#mask(img)).then((mask) => mask && { mask, covers: () => true });

@@ -117,6 +117,8 @@ export class LiveMask {
   readonly stats = { computed: 0, reused: 0 };
   #mask: BinaryMask | null = null;
   #boxes: Box[] = [];
+  /** Coarse grey samples of the frame the mask was computed on: a box the mask covers must still show the same pixels. */
+  #samples: Uint8Array | null = null;
   #age = 0;
   /** Duration of the last mask, and the time the camera has spent on other work since (ms). */
   #lastMaskMs = 0;
@@ -127,12 +129,16 @@ export class LiveMask {
     this.options = { ...DEFAULT_LIVE_MASK, ...options };
   }
 
-  async use(width: number, height: number, proposals: readonly { box: Box; classId: number }[], compute: () => Promise<BinaryMask | null>): Promise<MaskUse | null> {
+  async use(img: RgbImage, proposals: readonly { box: Box; classId: number }[], compute: () => Promise<BinaryMask | null>): Promise<MaskUse | null> {
+    const { width, height } = img;
+    const samples = greySamples(img);
     this.#age++;
     const now = performance.now();
     if (this.#lastCall !== null) this.#otherMs += now - this.#lastCall;
     this.#lastCall = now;
-    const seen = (box: Box) => this.#boxes.some((b) => iou(b, box) >= this.options.minIou);
+    // Covered: the mask's frame had a proposal here, and the pixels there have not changed since (a different photo,
+    // or something that moved in, can sit at the same box).
+    const seen = (box: Box) => this.#boxes.some((b) => iou(b, box) >= this.options.minIou) && this.#samples !== null && unchanged(this.#samples, samples, box, width, height);
     const usable = this.#mask !== null && this.#mask.width === width && this.#mask.height === height;
     const stale = !usable || this.#age > this.options.maxAgeFrames || proposals.some((p) => p.classId !== PERSON_CLASS && !seen(p.box));
     const { budget } = this.options;
@@ -144,6 +150,7 @@ export class LiveMask {
       this.#lastCall = performance.now();
       this.#otherMs = 0;
       this.#boxes = proposals.map((p) => p.box);
+      this.#samples = samples;
       this.#age = 0;
       this.stats.computed++;
       return this.#mask && { mask: this.#mask, covers: () => true };
@@ -154,6 +161,40 @@ export class LiveMask {
 }
 
 const PERSON_CLASS = 0;
+/** Grey samples on a GRID × GRID lattice of the frame. */
+const GRID = 32;
+/** Mean absolute grey difference (0–255) inside a box above which its pixels count as changed. */
+const CHANGED = 12;
+
+function greySamples(img: RgbImage): Uint8Array {
+  const out = new Uint8Array(GRID * GRID);
+  for (let gy = 0; gy < GRID; gy++) {
+    const y = Math.min(img.height - 1, Math.floor(((gy + 0.5) * img.height) / GRID));
+    for (let gx = 0; gx < GRID; gx++) {
+      const x = Math.min(img.width - 1, Math.floor(((gx + 0.5) * img.width) / GRID));
+      const o = (y * img.width + x) * 3;
+      out[gy * GRID + gx] = (img.data[o]! + img.data[o + 1]! + img.data[o + 2]!) / 3;
+    }
+  }
+  return out;
+}
+
+/** Whether the samples inside `box` are (nearly) the same in both frames. */
+function unchanged(a: Uint8Array, b: Uint8Array, box: Box, width: number, height: number): boolean {
+  let sum = 0;
+  let n = 0;
+  for (let gy = 0; gy < GRID; gy++) {
+    const y = ((gy + 0.5) * height) / GRID;
+    if (y < box.ymin || y >= box.ymax) continue;
+    for (let gx = 0; gx < GRID; gx++) {
+      const x = ((gx + 0.5) * width) / GRID;
+      if (x < box.xmin || x >= box.xmax) continue;
+      sum += Math.abs(a[gy * GRID + gx]! - b[gy * GRID + gx]!);
+      n++;
+    }
+  }
+  return n > 0 && sum / n <= CHANGED;
+}
 
 /** Options of {@link EmbeddingReuse}. */
 export interface EmbeddingReuseOptions {
