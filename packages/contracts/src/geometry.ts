@@ -5,13 +5,23 @@ function area(b: Box): number {
   return Math.max(0, b.xmax - b.xmin) * Math.max(0, b.ymax - b.ymin);
 }
 
-/** Intersection over union of two boxes (0 when they do not overlap or both are empty). */
-export function iou(a: Box, b: Box): number {
+function intersection(a: Box, b: Box): number {
   const ix = Math.max(0, Math.min(a.xmax, b.xmax) - Math.max(a.xmin, b.xmin));
   const iy = Math.max(0, Math.min(a.ymax, b.ymax) - Math.max(a.ymin, b.ymin));
-  const inter = ix * iy;
+  return ix * iy;
+}
+
+/** Intersection over union of two boxes (0 when they do not overlap or both are empty). */
+export function iou(a: Box, b: Box): number {
+  const inter = intersection(a, b);
   const union = area(a) + area(b) - inter;
   return union > 0 ? inter / union : 0;
+}
+
+/** Share of `inner`'s area that lies inside `outer` (0 for an empty `inner`). */
+export function containment(inner: Box, outer: Box): number {
+  const a = area(inner);
+  return a > 0 ? intersection(inner, outer) / a : 0;
 }
 
 /**

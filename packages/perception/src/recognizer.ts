@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   FamiliarError,
+  containment,
   iou,
   type Box,
   type Concept,
@@ -561,14 +562,6 @@ function isSmallSquare(img: RgbImage): boolean {
 /** Identifies a concept's set of views (views are only ever added or removed, each with a fresh id). */
 function viewSignature(c: Concept): string {
   return `${c.views.length}:${c.views.map((v) => v.id).join(',')}`;
-}
-
-/** Share of `inner`'s area inside `outer`. */
-function containment(inner: Box, outer: Box): number {
-  const w = Math.max(0, Math.min(inner.xmax, outer.xmax) - Math.max(inner.xmin, outer.xmin));
-  const h = Math.max(0, Math.min(inner.ymax, outer.ymax) - Math.max(inner.ymin, outer.ymin));
-  const area = boxArea(inner);
-  return area > 0 ? (w * h) / area : 0;
 }
 
 function round4(x: number): number {

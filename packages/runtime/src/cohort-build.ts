@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { dot, FamiliarError, toFamiliarError, type EmbeddingSpace } from '@familiar/contracts';
 import { loadModelsManifest, type ResolvedConfig } from '@familiar/config';
@@ -39,7 +40,8 @@ export async function buildCohort(config: ResolvedConfig, dirs: readonly string[
   const bySpace = new Map<EmbeddingSpace, { vectors: Float32Array[]; groups: number[] }>();
   const rejected: CohortBuildReport['rejected'] = [];
   // A throw-away store: building a cohort enrols nothing and must not calibrate against an old one.
-  const core = await FamiliarCore.open(config, path.join(path.dirname(out), `.cohort-build-${process.pid}`), { cohort: false });
+  const scratch = path.join(path.dirname(out), `.cohort-build-${process.pid}`);
+  const core = await FamiliarCore.open(config, scratch, { cohort: false });
   try {
     let done = 0;
     for (const row of rows) {
@@ -66,8 +68,7 @@ export async function buildCohort(config: ResolvedConfig, dirs: readonly string[
     }
   } finally {
     await core.close();
-    const { rm } = await import('node:fs/promises');
-    await rm(path.join(path.dirname(out), `.cohort-build-${process.pid}`), { recursive: true, force: true });
+    await rm(scratch, { recursive: true, force: true });
   }
   const spaces: CohortSpace[] = [];
   for (const [space, list] of bySpace) {
