@@ -30,7 +30,7 @@ let stderr: string;
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'familiar-bench-test-'));
   // The smoke size: every part of the benchmark on the smallest inputs (the real CLI, real models, real sockets).
-  const res = await run(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/runtime/src/cli.ts'), 'bench', '--json', '--out', path.join(tmp, 'report.json')], {
+  const res = await run(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/cli/src/cli.ts'), 'bench', '--json', '--out', path.join(tmp, 'report.json')], {
     cwd: REPO_ROOT,
     env: { ...process.env, FAMILIAR_BENCH_SIZE: 'smoke' },
     maxBuffer: 16 * 1024 * 1024,

@@ -114,7 +114,7 @@ const execFileP = promisify(execFile);
 /** Runs the `familiar` CLI to the end; a failing run resolves too, with its exit code and output. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/runtime/src/cli.ts'), ...args], {
+    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/cli/src/cli.ts'), ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       maxBuffer: 16 << 20,
@@ -161,7 +161,7 @@ export interface StartOptions {
 export async function startFamiliar(options: StartOptions): Promise<FamiliarProcess> {
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(REPO_ROOT, 'packages/runtime/src/cli.ts'), 'start', '--profile', 'ci', '--config', options.configFile, '--store', options.store],
+    ['--import', 'tsx', path.join(REPO_ROOT, 'packages/cli/src/cli.ts'), 'start', '--profile', 'ci', '--config', options.configFile, '--store', options.store],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   let err = '';

@@ -9,7 +9,7 @@
  * At a checkpoint the clients hold their next ask, the in-flight ones finish, the process settles, and the median
  * of a few samples is taken: once after the warm-up, once at the end. Their difference is the growth.
  */
-import { median } from '../../packages/runtime/src/bench/stats.ts';
+import { median } from '../../packages/evaluation/src/bench/stats.ts';
 import { MiB, procMemory } from './familiar-process.ts';
 import { deltaText, ok, TestClient } from './ws-client.ts';
 

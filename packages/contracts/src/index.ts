@@ -6,3 +6,4 @@ export * from './log.ts';
 export * from './geometry.ts';
 export * from './vectors.ts';
 export * from './household.ts';
+export * from './casing.ts';

@@ -1,5 +1,5 @@
 export * from './core.ts';
-export * from './eval.ts';
+export { Household } from './household.ts';
 export * from './live/engine.ts';
 export * from './live/engine-client.ts';
 export * from './live/runtime.ts';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FamiliarError, toFamiliarError, type Box, type Logger, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
+import { FamiliarError, snakeCaseKeys, toFamiliarError, type Box, type Logger, type ReminderEvent, type RgbImage, type SceneEvent, type SceneTrack } from '@familiar/contracts';
 import { REPO_ROOT, type AccessTokenConfig, type CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { createFrameSource, FrameMailbox, type FrameSource, type MailboxCounters, type SourceStatus } from '@familiar/camera';
 import { startDialogueServer, isEnrolFromPhotos, type DialogueBackend, type DialogueServer, type EnrolRequest, type LastSeen, type LocalSession, type View } from '@familiar/dialogue';
@@ -14,7 +14,6 @@ import { EngineClient, type RemoteEngine } from './engine-client.ts';
 import { sceneEntities, snapshotEntities, viewMatches } from './in-view.ts';
 import { ReminderInboxFile } from './reminder-inbox-file.ts';
 import type { FrameResult } from './engine.ts';
-import { snakeCaseKeys } from '../snake-case.ts';
 
 export interface RuntimeOptions {
   config: ResolvedConfig;

@@ -5,8 +5,7 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { FamiliarError, toFamiliarError, type ConceptKind, type Match } from '@familiar/contracts';
 import { CameraConfig, type ResolvedConfig } from '@familiar/config';
-import { FamiliarCore, type PhotoRejection } from './core.ts';
-import { Engine } from './live/engine.ts';
+import { Engine, FamiliarCore, type PhotoRejection } from '@familiar/runtime';
 import { sourceGroup } from '@familiar/perception';
 
 /** One row of a dataset's index.csv. */

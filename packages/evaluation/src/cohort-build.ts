@@ -3,7 +3,7 @@ import path from 'node:path';
 import { dot, FamiliarError, toFamiliarError, type EmbeddingSpace } from '@familiar/contracts';
 import { loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { Cohort, sourceGroup, type CohortSpace } from '@familiar/perception';
-import { FamiliarCore } from './core.ts';
+import { FamiliarCore } from '@familiar/runtime';
 import { readDataset, type Progress } from './eval.ts';
 
 /** Two regions of one photo this similar are one entry (the salient object and the proposal that covers it, say). */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '@familiar/contracts';
 import { CameraConfig, type ResolvedConfig } from '@familiar/config';
 import { Memory } from '@familiar/memory';
-import { Runtime } from '../live/runtime.ts';
+import { Runtime } from '@familiar/runtime';
 import type { SceneConcept } from './scenes.ts';
 import { reuseRate, sumModelMs, summarise, type Summary } from './stats.ts';
 import { WsProbe } from './ws-probe.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { snakeCaseKeys } from './snake-case.ts';
+import { snakeCaseKeys } from './casing.ts';
 
 describe('snakeCaseKeys', () => {
   it('turns camelCase keys into snake_case at every depth and leaves values alone', () => {

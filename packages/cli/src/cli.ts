@@ -2,20 +2,15 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CONCEPT_KINDS, FamiliarError, scaleBox, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
+import { CONCEPT_KINDS, FamiliarError, scaleBox, snakeCaseKeys, toFamiliarError, type ConceptKind, type Logger } from '@familiar/contracts';
 import { loadConfig, loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { renderOverlay } from '@familiar/image';
 import { fetchModels, openModel } from '@familiar/vision';
-import { FamiliarCore, type ImageRecognition } from './core.ts';
-import { evaluateDataset, type Progress } from './eval.ts';
-import { buildCohort } from './cohort-build.ts';
-import { Runtime } from './live/runtime.ts';
-import { formatBenchTable, runBench, type BenchSize } from './bench/index.ts';
 import { createConsoleHandler } from '@familiar/console';
 import { redactCredentials, toWireConcept } from '@familiar/dialogue';
+import { buildCohort, evaluateDataset, formatBenchTable, runBench, type BenchSize, type Progress } from '@familiar/evaluation';
+import { FamiliarCore, Household, Runtime, type ImageRecognition } from '@familiar/runtime';
 import { MEMORY_COMMANDS } from './cli-memory.ts';
-import { Household } from './household.ts';
-import { snakeCaseKeys } from './snake-case.ts';
 
 const USAGE = `familiar — knows its household
 

@@ -1,4 +1,4 @@
-import type { EngineStats } from '../live/engine.ts';
+import type { EngineStats } from '@familiar/runtime';
 
 /** Order statistics of a sample of timings (or any numbers). */
 export interface Summary {

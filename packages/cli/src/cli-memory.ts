@@ -12,7 +12,7 @@ import {
   toWireUnknown,
   triggerConfirmation,
 } from '@familiar/dialogue';
-import type { Household } from './household.ts';
+import type { Household } from '@familiar/runtime';
 
 /** A memory command of the CLI, over a household opened read-only or as the store's writer. */
 export interface MemoryCommand {

@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '@familiar/config';
 import { cropRgb, decodeImage, renderOverlay } from '@familiar/image';
 import { contextCrop, SceneTracker } from '@familiar/perception';
 import { alignFace, type VisionModels } from '@familiar/vision';
-import { Engine } from '../live/engine.ts';
+import { Engine } from '@familiar/runtime';
 import type { SceneSet } from './scenes.ts';
 import { median, reuseRate, summarise, sumModelMs, type Summary } from './stats.ts';
 

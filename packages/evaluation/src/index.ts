@@ -1,0 +1,3 @@
+export * from './eval.ts';
+export * from './cohort-build.ts';
+export * from './bench/index.ts';
