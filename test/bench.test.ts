@@ -10,17 +10,17 @@ const run = promisify(execFile);
 
 /** The keys the issue asks of the `--json` line. */
 const NUMERIC_KEYS = [
-  'overheadRatio',
+  'overhead_ratio',
   'fps1cam',
   'fps3cam',
-  'latencyMsP50',
-  'matchMsPerDetection10k',
-  'hnswRecallAt1_100k',
-  'hnswMsPerQuery100k',
-  'enrolMs5Photos',
-  'wsRttMsP99',
-  'rssMbIdle',
-  'rssMbFullRate',
+  'latency_ms_p50',
+  'match_ms_per_detection10k',
+  'hnsw_recall_at1_100k',
+  'hnsw_ms_per_query100k',
+  'enrol_ms5_photos',
+  'ws_rtt_ms_p99',
+  'rss_mb_idle',
+  'rss_mb_full_rate',
 ] as const;
 
 let tmp: string;
@@ -58,27 +58,27 @@ describe('familiar bench --json', () => {
     expect(machine.cpu).not.toBe('');
     expect(Number.isInteger(machine.cores) && (machine.cores as number) >= 1).toBe(true);
     // What the smoke size does run is measured, not left null.
-    for (const key of ['overheadRatio', 'fps1cam', 'latencyMsP50', 'enrolMs5Photos', 'wsRttMsP99', 'rssMbIdle', 'rssMbFullRate'] as const) expect(summary[key], key).not.toBeNull();
+    for (const key of ['overhead_ratio', 'fps1cam', 'latency_ms_p50', 'enrol_ms5_photos', 'ws_rtt_ms_p99', 'rss_mb_idle', 'rss_mb_full_rate'] as const) expect(summary[key], key).not.toBeNull();
   });
 
   it('writes the full report with the same summary, and the human-readable table (machine line first) on stderr', async () => {
     const report = JSON.parse(await readFile(path.join(tmp, 'report.json'), 'utf8')) as {
       summary: Record<string, unknown>;
       budgets: { name: string; met: boolean | null }[];
-      live: { oneCamera: { frames: number; offered: number; dropped: number; ws: { clients: number; failed: number } } };
-      pipeline: { allNew: { models: Record<string, unknown> }; stages: Record<string, unknown> };
-      matching: { rows: { views: number; hnswRecallAt1: number | null }[] };
+      live: { one_camera: { frames: number; offered: number; dropped: number; ws: { clients: number; failed: number } } };
+      pipeline: { all_new: { models: Record<string, unknown> }; stages: Record<string, unknown> };
+      matching: { rows: { views: number; hnsw_recall_at1: number | null }[] };
     };
     expect(report.summary).toEqual(JSON.parse(stdout.trimEnd().split('\n').at(-1)!));
     expect(report.budgets.map((b) => b.name)).toHaveLength(6);
-    const cam = report.live.oneCamera;
+    const cam = report.live.one_camera;
     expect(cam.frames).toBeGreaterThan(0);
     // The replay offers more frames than the engine takes: the mailbox drops and counts them.
     expect(cam.offered).toBeGreaterThan(cam.frames);
     expect(cam.dropped).toBeGreaterThan(0);
     expect(cam.ws.clients).toBe(20);
-    expect(Object.keys(report.pipeline.allNew.models)).toEqual(expect.arrayContaining(['detector', 'faceEmbedder', 'objectEmbedder']));
-    expect(Object.keys(report.pipeline.stages)).toEqual(expect.arrayContaining(['decode', 'detector', 'faces', 'objectEmbedding', 'matching', 'tracking', 'overlay']));
+    expect(Object.keys(report.pipeline.all_new.models)).toEqual(expect.arrayContaining(['detector', 'face_embedder', 'object_embedder']));
+    expect(Object.keys(report.pipeline.stages)).toEqual(expect.arrayContaining(['decode', 'detector', 'faces', 'object_embedding', 'matching', 'tracking', 'overlay']));
     expect(report.matching.rows.map((r) => r.views)).toEqual([100, 1000]);
     const table = stderr.split('\n');
     const first = table.findIndex((l) => l.startsWith('machine: '));

@@ -69,7 +69,7 @@ describe('familiar CLI', () => {
     expect(Object.keys(report.metrics).sort()).toEqual(['negative', 'positive', 'precision', 'weighted']);
     expect(report.metrics.positive).toBeGreaterThan(50);
     expect(report.metrics.negative).toBe(100);
-    expect(report.perConcept.map((c: { concept: string }) => c.concept)).toEqual(['can', 'clock']);
+    expect(report.per_concept.map((c: { concept: string }) => c.concept)).toEqual(['can', 'clock']);
     expect(typeof report.seconds).toBe('number');
     expect(res.stderr).toMatch(/7\/7/);
   });

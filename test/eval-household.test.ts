@@ -56,14 +56,14 @@ describe('familiar eval on a household (several datasets in one store, negative 
     expect(res.code).toBe(0);
     const report = lastJson(res.stdout);
     expect(report).toMatchObject({ dataset: 'home+people+distractors', concepts: 3, queries: 8, mode: 'photo' });
-    expect(report.perConcept.map((c: { concept: string }) => c.concept)).toEqual(['home/clock', 'home/dog', 'people/madonna']);
+    expect(report.per_concept.map((c: { concept: string }) => c.concept)).toEqual(['home/clock', 'home/dog', 'people/madonna']);
     expect(report.negatives).toEqual({
       images: 4,
-      falseAcceptImages: 0,
+      false_accept_images: 0,
       rate: 0,
-      byCategory: { faces: { images: 1, falseAcceptImages: 0 }, pets: { images: 1, falseAcceptImages: 0 }, objects: { images: 1, falseAcceptImages: 0 }, scenes: { images: 1, falseAcceptImages: 0 } },
+      by_category: ['faces', 'pets', 'objects', 'scenes'].map((category) => ({ category, images: 1, false_accept_images: 0 })),
     });
-    const byFile = new Map(report.perQuery.map((q: { file: string }) => [q.file, q]));
+    const byFile = new Map(report.per_query.map((q: { file: string }) => [q.file, q]));
     expect(byFile.get('distractors/pets/imagenet/n02086240_Shih-Tzu.JPEG')).toEqual({ file: 'distractors/pets/imagenet/n02086240_Shih-Tzu.JPEG', truth: [], detected: [] });
     const madonna = byFile.get('people/madonna/query-1.jpg') as { truth: string[]; detected: { concept: string; space: string; similarity: number; threshold: number }[] };
     expect(madonna.truth).toEqual(['people/madonna']);
@@ -79,23 +79,23 @@ describe('familiar eval on a household (several datasets in one store, negative 
     expect(res.code).toBe(0);
     const report = lastJson(res.stdout);
     expect(report.mode).toBe('live');
-    expect(report.live.framesPerQuery).toBe(20);
+    expect(report.live.frames_per_query).toBe(20);
     expect(report.live.fps).toBe(10);
-    expect(report.live.framesToFirstName.median).toBeGreaterThanOrEqual(1);
-    expect(report.live.framesToFirstName.median).toBeLessThanOrEqual(20);
-    const named = (file: string) => report.perQuery.find((q: { file: string }) => q.file === file).detected.map((d: { concept: string }) => d.concept);
+    expect(report.live.frames_to_first_name.median).toBeGreaterThanOrEqual(1);
+    expect(report.live.frames_to_first_name.median).toBeLessThanOrEqual(20);
+    const named = (file: string) => report.per_query.find((q: { file: string }) => q.file === file).detected.map((d: { concept: string }) => d.concept);
     expect(named('home/dog/02.jpg')).toEqual(['home/dog']);
     expect(named('home/clock/02.jpg')).toEqual(['home/clock']);
-    expect(report.negatives.falseAcceptImages).toBe(0);
+    expect(report.negatives.false_accept_images).toBe(0);
   });
 
   it('--corrections corrects half of the queries and measures the other half, which was never corrected', async () => {
     const res = await familiar(['eval', '--dataset', home, '--dataset', people, '--corrections', '--json']);
     expect(res.code).toBe(0);
     const k = lastJson(res.stdout).corrections;
-    expect(k.heldOut.queries).toBe(2);
+    expect(k.held_out.queries).toBe(2);
     expect(k.fixed).toBe(k.applied);
-    expect(k.heldOut.falsePositivesAfter).toBeLessThanOrEqual(k.heldOut.falsePositivesBefore);
-    expect(Object.keys(k.heldOut.metricsAfter).sort()).toEqual(['negative', 'positive', 'precision', 'weighted']);
+    expect(k.held_out.false_positives_after).toBeLessThanOrEqual(k.held_out.false_positives_before);
+    expect(Object.keys(k.held_out.metrics_after).sort()).toEqual(['negative', 'positive', 'precision', 'weighted']);
   });
 });

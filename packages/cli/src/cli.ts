@@ -213,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
         print(`${'mean'.padEnd(24)}${f(report.metrics.precision)}    ${f(report.metrics.positive)}    ${f(report.metrics.negative)}   weighted ${f(report.metrics.weighted)}`);
         const n = report.negatives;
         if (n) {
-          const cats = Object.entries(n.byCategory).map(([c, v]) => `${c} ${v.falseAcceptImages}/${v.images}`).join(', ');
+          const cats = n.byCategory.map((c) => `${c.category} ${c.falseAcceptImages}/${c.images}`).join(', ');
           print(`negative images with a false name: ${n.falseAcceptImages} of ${n.images} (${n.rate.toFixed(1)} %) — ${cats}`);
         }
         if (report.live) {
@@ -229,7 +229,7 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       // The machine-readable result is always the last line of stdout with --json.
-      if (values.json) print(JSON.stringify(report));
+      if (values.json) print(JSON.stringify(snakeCaseKeys(report)));
       return 0;
     }
     case 'cohort': {
@@ -241,7 +241,7 @@ async function main(argv: string[]): Promise<number> {
       if (!out) throw usageError('cohort build needs --out FILE (the models manifest names no cohort file)');
       const report = await buildCohort(config, values.dataset, out, progressBar());
       for (const r of report.rejected) process.stderr.write(`rejected ${r.file}: ${r.code}\n`);
-      print(values.json ? JSON.stringify(report) : `cohort of ${report.images} images written to ${report.file}: ${Object.entries(report.entries).map(([s, n]) => `${n} ${s}`).join(', ')} embeddings`);
+      print(values.json ? JSON.stringify(snakeCaseKeys(report)) : `cohort of ${report.images} images written to ${report.file}: ${Object.entries(report.entries).map(([s, n]) => `${n} ${s}`).join(', ')} embeddings`);
       return 0;
     }
     case 'models': {
@@ -281,7 +281,7 @@ async function main(argv: string[]): Promise<number> {
       const table = formatBenchTable(report);
       if (values.json) {
         process.stderr.write(`${table.join('\n')}\n`);
-        print(JSON.stringify(report.summary));
+        print(JSON.stringify(snakeCaseKeys(report.summary)));
       } else for (const line of table) print(line);
       return 0;
     }

@@ -7,3 +7,4 @@ export * from './geometry.ts';
 export * from './vectors.ts';
 export * from './household.ts';
 export * from './casing.ts';
+export * from './concepts.ts';

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { FamiliarError, toFamiliarError, type ConceptKind, type Match } from '@familiar/contracts';
+import { FamiliarError, toFamiliarError, type ConceptKind, type Match, type PhotoRejection } from '@familiar/contracts';
 import { CameraConfig, type ResolvedConfig } from '@familiar/config';
-import { Engine, FamiliarCore, type PhotoRejection } from '@familiar/runtime';
+import { Engine, FamiliarCore } from '@familiar/runtime';
 import { sourceGroup } from '@familiar/perception';
 
 /** One row of a dataset's index.csv. */
@@ -40,7 +40,8 @@ export interface NegativeReport {
   falseAcceptImages: number;
   /** falseAcceptImages / images, percent. */
   rate: number;
-  byCategory: Record<string, { images: number; falseAcceptImages: number }>;
+  /** One entry per `category` of the negative rows, in order of first appearance (a list: categories are data, not keys). */
+  byCategory: { category: string; images: number; falseAcceptImages: number }[];
 }
 
 /** One detection of one query, as scored. */
@@ -361,11 +362,13 @@ async function measureCorrections(
 function negativeReport(queries: readonly Query[], detected: ReadonlyMap<string, Detected>): NegativeReport | null {
   const negatives = queries.filter((q) => q.truth.length === 0);
   if (negatives.length === 0) return null;
-  const byCategory: NegativeReport['byCategory'] = {};
+  const byCategory: NegativeReport['byCategory'] = [];
   let falseAcceptImages = 0;
   for (const q of negatives) {
     const named = detected.get(q.file)!.size > 0;
-    const cat = (byCategory[q.category || 'uncategorised'] ??= { images: 0, falseAcceptImages: 0 });
+    const category = q.category || 'uncategorised';
+    let cat = byCategory.find((c) => c.category === category);
+    if (!cat) byCategory.push((cat = { category, images: 0, falseAcceptImages: 0 }));
     cat.images++;
     if (named) {
       cat.falseAcceptImages++;

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { EMBEDDING_SPACES, FamiliarError, silentLogger, type Concept, type ConceptKind, type ConceptSummary, type ConceptView, type EmbeddingSpace, type Logger, type ViewHit } from '@familiar/contracts';
+import { conceptSummary, EMBEDDING_SPACES, FamiliarError, silentLogger, type Concept, type ConceptKind, type ConceptSummary, type ConceptView, type EmbeddingSpace, type Logger, type ViewHit } from '@familiar/contracts';
 import { StoreConfig } from '@familiar/config';
 import { cleanTempFiles, fsyncDir, isQuarantineOf, quarantineFile, readVerified, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import {
@@ -86,10 +86,6 @@ function nameKey(name: string, kind: ConceptKind): string {
 /** A copy safe to hand out: arrays and objects are fresh; vectors are shared and must be treated as read-only. */
 function cloneConcept(c: Concept): Concept {
   return { ...c, thresholds: { ...c.thresholds }, views: c.views.map((v) => ({ ...v })) };
-}
-
-function summarise(c: Concept): ConceptSummary {
-  return { id: c.id, name: c.name, kind: c.kind, context: c.context, createdAt: c.createdAt, updatedAt: c.updatedAt, viewCount: c.views.length, thresholds: { ...c.thresholds } };
 }
 
 export function notFound(id: string): FamiliarError {
@@ -180,7 +176,7 @@ export class ConceptStore {
 
   /** Every concept without vectors. */
   summaries(): ConceptSummary[] {
-    return [...this.#concepts.values()].map(summarise);
+    return [...this.#concepts.values()].map(conceptSummary);
   }
 
   /** The concept with its views, or undefined. */
@@ -385,7 +381,7 @@ export class ConceptStore {
         }
         const moved = await quarantineFile(file, this.#now());
         this.report.quarantined.push(moved);
-        this.#log('warn', 'quarantined a corrupt concept file', { file, movedTo: moved, error: err.message });
+        this.#log('warn', 'quarantined a corrupt concept file', { file, moved_to: moved, error: err.message });
         continue;
       }
       const key = nameKey(concept.name, concept.kind);

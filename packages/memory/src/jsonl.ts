@@ -159,7 +159,7 @@ export class JsonlFile {
         log('warn', 'ignoring a log with an unreadable header (read-only)', { file: this.file });
       } else {
         loaded.quarantined = await quarantineFile(this.file, now());
-        log('warn', 'quarantined a log with an unreadable header', { file: this.file, movedTo: loaded.quarantined });
+        log('warn', 'quarantined a log with an unreadable header', { file: this.file, moved_to: loaded.quarantined });
       }
       loaded.needsRewrite = true;
       return loaded;

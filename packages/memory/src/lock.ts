@@ -150,7 +150,7 @@ export class StoreLock {
       if (current !== 'unreadable' && (typeof moved !== 'object' || moved.nonce !== current.nonce)) {
         await link(aside, file).catch(() => undefined);
       } else {
-        log('warn', 'took over a stale store lock', { file, ...(typeof current === 'object' ? { pid: current.pid, hostname: current.hostname, startedAt: current.startedAt } : { unreadable: true }) });
+        log('warn', 'took over a stale store lock', { file, ...(typeof current === 'object' ? { pid: current.pid, hostname: current.hostname, started_at: current.startedAt } : { unreadable: true }) });
       }
       await rm(aside, { force: true }).catch(() => undefined);
     }

@@ -271,7 +271,7 @@ export class Memory {
       return;
     }
     if (journal === undefined) return;
-    this.#log('info', 'finishing a forget interrupted by a crash', { conceptId: journal.conceptId });
+    this.#log('info', 'finishing a forget interrupted by a crash', { concept_id: journal.conceptId });
     await this.#erase(journal, journal.names[0] ?? '');
   }
 

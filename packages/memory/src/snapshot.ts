@@ -123,7 +123,7 @@ export async function readOrQuarantine<T>(
       return { value: undefined };
     }
     const quarantined = await quarantineFile(file, options.now());
-    options.log('warn', 'quarantined a corrupt file', { file, movedTo: quarantined, error: err.message });
+    options.log('warn', 'quarantined a corrupt file', { file, moved_to: quarantined, error: err.message });
     return { value: undefined, quarantined };
   }
 }

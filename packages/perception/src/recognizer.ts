@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  FamiliarError,
   containment,
   iou,
   type Box,
@@ -580,10 +579,4 @@ function containsCentre(outer: Box, inner: Box): boolean {
 
 function resizeTo112(img: RgbImage): Promise<RgbImage> {
   return resizeRgb(img, 112, 112);
-}
-
-export function assertViews(views: readonly ConceptView[], photos: number): void {
-  if (views.length === 0) {
-    throw new FamiliarError('ENROL_NO_VIEWS', `none of the ${photos} photo(s) gave a usable view (for a person, a visible face is needed)`);
-  }
 }

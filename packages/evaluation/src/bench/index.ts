@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FamiliarError } from '@familiar/contracts';
+import { FamiliarError, snakeCaseKeys } from '@familiar/contracts';
 import { REPO_ROOT, type ResolvedConfig } from '@familiar/config';
 import { ConceptStore } from '@familiar/memory';
 import { readDataset } from '../eval.ts';
@@ -233,7 +233,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     };
     const out = options.out === undefined ? path.join(REPO_ROOT, 'bench-report.json') : options.out;
     if (out !== null) {
-      await writeFile(out, `${JSON.stringify(report, roundNumbers, 2)}\n`);
+      // snake_case like every machine-readable output (the WebSocket protocol, the CLI's --json).
+      await writeFile(out, `${JSON.stringify(snakeCaseKeys(report), roundNumbers, 2)}\n`);
       log(`bench: report written to ${out}`);
     }
     return report;
