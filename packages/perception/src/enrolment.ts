@@ -52,14 +52,16 @@ export interface ThumbnailSink {
   put(conceptId: string, jpeg: Uint8Array): Promise<void>;
 }
 
-export interface EnrolRequest {
+/** A concept to enrol from photos; `P` is how a photo is given (the runtime's core takes bytes or file paths). */
+export interface EnrolmentRequest<P = EnrolmentPhoto> {
   name: string;
   kind: ConceptKind;
   context?: string;
-  photos: readonly EnrolmentPhoto[];
+  photos: readonly P[];
 }
 
-export interface EnrolOutcome {
+/** The enrolled concept, and the photos that gave nothing (the enrolment succeeds while one photo gives a view). */
+export interface EnrolmentResult {
   concept: ConceptSummary;
   rejected: PhotoRejection[];
 }
@@ -89,7 +91,7 @@ export class Enrolment {
    * Enrols a concept from photos. Photos that cannot be used are reported, not fatal, as long as one gives a view.
    * The concept is durable when this resolves; thresholds of every concept sharing a space are recalibrated.
    */
-  async enrol(req: EnrolRequest): Promise<EnrolOutcome> {
+  async enrol(req: EnrolmentRequest): Promise<EnrolmentResult> {
     const name = validConceptName(req.name);
     if (!CONCEPT_KINDS.includes(req.kind)) throw new FamiliarError('INPUT_INVALID', `kind must be one of ${CONCEPT_KINDS.join(', ')}`);
     const context = validConceptContext(req.context ?? '');

@@ -11,31 +11,17 @@ import {
   type ConceptSummary,
   type EmbeddingSpace,
   type Logger,
-  type PhotoRejection,
   type RgbImage,
 } from '@familiar/contracts';
 import path from 'node:path';
 import { loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { decodeImage, readImageFile, type DecodedImage } from '@familiar/image';
 import { Memory, type ConceptStore, type NewConceptView } from '@familiar/memory';
-import { Cohort, Enrolment, Recognizer, spacesOf, type AnalyseOptions, type DetailedRecognition, type EnrolmentPhoto } from '@familiar/perception';
+import { Cohort, Enrolment, Recognizer, spacesOf, type AnalyseOptions, type DetailedRecognition, type EnrolmentPhoto, type EnrolmentRequest, type EnrolmentResult } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
 
 /** One enrolment photo: encoded bytes or a file path, with a label for messages. */
 export type PhotoInput = { bytes: Uint8Array; origin: string } | { file: string; origin?: string };
-
-/** What {@link FamiliarCore.enrol} takes (the dialogue service's EnrolRequest becomes one of these in the runtime). */
-export interface EnrolInput {
-  name: string;
-  kind: ConceptKind;
-  context?: string;
-  photos: readonly PhotoInput[];
-}
-
-export interface EnrolResult {
-  concept: ConceptSummary;
-  rejected: PhotoRejection[];
-}
 
 /** A recognition with boxes scaled back to the original image's pixels. */
 export interface ImageRecognition extends DetailedRecognition {
@@ -121,7 +107,7 @@ export class FamiliarCore {
    * Enrols a concept from photos. Photos that cannot be used are reported, not fatal, as long as one gives a view.
    * The concept is durable when this resolves; thresholds of every concept sharing a space are recalibrated.
    */
-  enrol(req: EnrolInput): Promise<EnrolResult> {
+  enrol(req: EnrolmentRequest<PhotoInput>): Promise<EnrolmentResult> {
     return this.#enrolment.enrol({ ...req, photos: req.photos.map((p) => this.#photo(p)) });
   }
 

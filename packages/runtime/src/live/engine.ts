@@ -1,9 +1,9 @@
 import { toFamiliarError, type Box, type ConceptKind, type ConceptSummary, type FrameInput, type Logger, type Match, type Observation, type ReminderEvent, type RgbImage, type SceneTrack, type StageTimings } from '@familiar/contracts';
 import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '@familiar/config';
-import { EmbeddingReuse, LiveMask, SceneTracker, type TrackEvent } from '@familiar/perception';
+import { EmbeddingReuse, LiveMask, SceneTracker, type EnrolmentRequest, type EnrolmentResult, type TrackEvent } from '@familiar/perception';
 import { encodeJpeg } from '@familiar/image';
 import { modelStats } from '@familiar/vision';
-import { FamiliarCore, type EnrolInput, type EnrolResult } from '../core.ts';
+import { FamiliarCore, type PhotoInput } from '../core.ts';
 import { Household } from '../household.ts';
 
 /** A face nobody enrolled matched, with the track it belongs to (for grouping unknown visitors). */
@@ -100,11 +100,11 @@ export class Engine extends Household {
     return this.core.list();
   }
 
-  enrol(input: EnrolInput): Promise<EnrolResult> {
+  enrol(input: EnrolmentRequest<PhotoInput>): Promise<EnrolmentResult> {
     return this.core.enrol(input);
   }
 
-  async enrolFromImage(input: { name: string; kind: ConceptKind; context: string; image: RgbImage; origin: string }): Promise<EnrolResult> {
+  async enrolFromImage(input: { name: string; kind: ConceptKind; context: string; image: RgbImage; origin: string }): Promise<EnrolmentResult> {
     return this.core.enrol({ ...input, photos: [{ bytes: await encodeJpeg(input.image, 92), origin: input.origin }] });
   }
 
