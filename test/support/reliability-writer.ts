@@ -11,8 +11,8 @@
  */
 import { existsSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { seededRandom, type ConceptKind, type EmbeddingSpace } from '@familiar/contracts';
-import { Memory, MEMORY_FILES, type NewConceptView } from '@familiar/memory';
+import { seededRandom, type ConceptKind, type EmbeddingSpace, type NewConceptView } from '@familiar/contracts';
+import { Memory, MEMORY_FILES } from '@familiar/memory';
 import { jitter, loadSeeds, memoryOptions, viewsDigest, WRITE_PATHS, type Seeds, type StoreState, type WriterLine, type WritePath } from './reliability-store.ts';
 
 const [dir, focus, seedsFile, seedText] = process.argv.slice(2) as [string, WritePath | 'verify', string, string];

@@ -49,6 +49,17 @@ export interface ConceptView {
   addedAt: number;
 }
 
+/** A view to add to a concept: `id` and `addedAt` are filled in when absent. */
+export interface NewConceptView {
+  id?: string;
+  space: EmbeddingSpace;
+  /** Unit length. */
+  vector: Float32Array;
+  origin: string;
+  negative?: boolean;
+  addedAt?: number;
+}
+
 /** One enrolled view matched by a search of a space's gallery. */
 export interface ViewHit {
   conceptId: string;

@@ -1,17 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { CONCEPT_CONTEXT_MAX, CONCEPT_KINDS, CONCEPT_NAME_MAX, EMBEDDING_SPACES, FamiliarError, type Concept, type ConceptKind, type ConceptView, type EmbeddingSpace, type Thresholds } from '@familiar/contracts';
+import { CONCEPT_CONTEXT_MAX, CONCEPT_KINDS, CONCEPT_NAME_MAX, EMBEDDING_SPACES, FamiliarError, type Concept, type ConceptKind, type ConceptView, type EmbeddingSpace, type NewConceptView, type Thresholds } from '@familiar/contracts';
 import { base64ToFloat32, corruptError, float32ToBase64 } from './atomic.ts';
-
-/** A view to enrol: id and addedAt are filled in when absent. */
-export interface NewConceptView {
-  id?: string;
-  space: EmbeddingSpace;
-  /** Unit length. */
-  vector: Float32Array;
-  origin: string;
-  negative?: boolean;
-  addedAt?: number;
-}
 
 /** A concept to enrol: id, timestamps and view ids are filled in when absent. */
 export interface NewConcept {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dot, type EmbeddingSpace } from '@familiar/contracts';
 import { ConceptStore, type ConceptStoreOptions } from './concept-store.ts';
-import type { NewConceptView } from './concept-codec.ts';
+import type { NewConceptView } from '@familiar/contracts';
 import { caught, clusteredVectors, errorCode, makeTempDir, mountTinyTmpfs, perturb, randomUnit, removeDir, seededRandom } from './test-helpers.ts';
 
 let dir: string;

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { conceptSummary, EMBEDDING_SPACES, FamiliarError, silentLogger, type Concept, type ConceptKind, type ConceptSummary, type ConceptView, type EmbeddingSpace, type Logger, type ViewHit } from '@familiar/contracts';
+import { conceptSummary, EMBEDDING_SPACES, FamiliarError, silentLogger, type Concept, type ConceptKind, type ConceptSummary, type ConceptView, type EmbeddingSpace, type Logger, type NewConceptView, type ViewHit } from '@familiar/contracts';
 import { StoreConfig } from '@familiar/config';
 import { cleanTempFiles, fsyncDir, isQuarantineOf, quarantineFile, readVerified, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import {
@@ -15,7 +15,6 @@ import {
   toConcept,
   toView,
   type NewConcept,
-  type NewConceptView,
 } from './concept-codec.ts';
 import { SpaceGallery, type IndexOrigin } from './gallery.ts';
 import { HnswIndex } from './hnsw-index.ts';

@@ -1,7 +1,6 @@
 export * from './atomic.ts';
 export * from './vector-index.ts';
 export * from './hnsw-index.ts';
-export type { NewConceptView } from './concept-codec.ts';
 export * from './concept-store.ts';
 export * from './sightings.ts';
 export * from './lock.ts';

@@ -1,10 +1,10 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { dot, FamiliarError, normalise, silentLogger, type Logger, type UnknownSummary } from '@familiar/contracts';
+import { dot, FamiliarError, normalise, silentLogger, type Logger, type NewConceptView, type UnknownSummary } from '@familiar/contracts';
 import { MemoryConfig } from '@familiar/config';
 import { base64ToFloat32, cleanTempFiles, float32ToBase64, removeFileDurable, storeIoError, writeVerified, type EnvelopeSpec } from './atomic.ts';
 import { checkText, checkTime, DAY_MS, invalid } from './checks.ts';
-import { checkUnitVector, type NewConceptView } from './concept-codec.ts';
+import { checkUnitVector } from './concept-codec.ts';
 import { CoalescedWrites, readOrQuarantine } from './snapshot.ts';
 
 /** An unrecognised face seen by a camera: its embedding (unit length, the face space's dimension). */

@@ -13,6 +13,7 @@ import {
   type ConceptSummary,
   type ConceptView,
   type EmbeddingSpace,
+  type NewConceptView,
   type PhotoRejection,
   type RgbImage,
   type Thresholds,
@@ -27,23 +28,13 @@ export interface EnrolmentPhoto {
   read(): Promise<{ image: RgbImage; scale: number }>;
 }
 
-/** A view to add: id and addedAt are filled in when absent (the memory package's NewConceptView has this shape). */
-export interface EnrolmentView {
-  id?: string;
-  space: EmbeddingSpace;
-  vector: Float32Array;
-  origin: string;
-  negative?: boolean;
-  addedAt?: number;
-}
-
 /** What enrolment needs of the concept store (the memory package's ConceptStore satisfies it). */
 export interface EnrolmentStore {
   list(): readonly Concept[];
   get(id: string): Concept;
   findByName(name: string, kind?: ConceptKind): Concept | undefined;
   add(concept: Concept): Promise<unknown>;
-  update(id: string, patch: { thresholds?: Thresholds; addViews?: readonly EnrolmentView[] }): Promise<unknown>;
+  update(id: string, patch: { thresholds?: Thresholds; addViews?: readonly NewConceptView[] }): Promise<unknown>;
 }
 
 /** Where a concept's thumbnail goes; `keep` is false in embeddings-only mode (no pixels are kept at all). */
@@ -113,7 +104,7 @@ export class Enrolment {
   }
 
   /** Enrols a concept from views already computed (a named unknown visitor's faces, say). */
-  async enrolViews(req: { name: string; kind: ConceptKind; context: string; views: readonly EnrolmentView[]; photos?: number }): Promise<ConceptSummary> {
+  async enrolViews(req: { name: string; kind: ConceptKind; context: string; views: readonly NewConceptView[]; photos?: number }): Promise<ConceptSummary> {
     const name = validConceptName(req.name);
     const context = validConceptContext(req.context);
     this.#assertFree(name, req.kind);

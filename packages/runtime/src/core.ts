@@ -11,12 +11,13 @@ import {
   type ConceptSummary,
   type EmbeddingSpace,
   type Logger,
+  type NewConceptView,
   type RgbImage,
 } from '@familiar/contracts';
 import path from 'node:path';
 import { loadModelsManifest, type ResolvedConfig } from '@familiar/config';
 import { decodeImage, readImageFile, type DecodedImage } from '@familiar/image';
-import { Memory, type ConceptStore, type NewConceptView } from '@familiar/memory';
+import { Memory, type ConceptStore } from '@familiar/memory';
 import { Cohort, Enrolment, Recognizer, spacesOf, type AnalyseOptions, type DetailedRecognition, type EnrolmentPhoto, type EnrolmentRequest, type EnrolmentResult } from '@familiar/perception';
 import { loadVisionModels, type VisionModels } from '@familiar/vision';
 
