@@ -453,6 +453,14 @@ describe('TLS and the unknown-visitors switch: familiar start', () => {
       expect(await upgradeStatus(secure.url.replace('wss://', 'ws://'))).toBe(-1);
       // Only the id counter is left: no group file, no face embedding.
       expect((await readdir(unknownsDir)).filter((f) => !f.startsWith('.'))).toEqual(['state.json']);
+      // And the log says so, once, with how much went (the worker's store log reaches familiar start's stderr).
+      const erased = secure
+        .stderr()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: string; msg: string; groups?: number; views?: number })
+        .filter((l) => l.msg.includes('unknown visitors are switched off'));
+      expect(erased).toEqual([expect.objectContaining({ level: 'info', msg: expect.stringContaining('erased 1 unknown visitor (1 face view)'), groups: 1, views: 1 })]);
     } finally {
       await secure.stop();
     }

@@ -175,6 +175,38 @@ describe('Memory', () => {
     expect(await errorCode(m.unknowns.observe({ vector: randomUnit(64, rand) }))).toBe('INDEX_DIM_MISMATCH');
   });
 
+  it('memory.unknownVisitorsEnabled: false erases the gathered faces at open and logs one info line with how many', async () => {
+    const m = await open();
+    const stranger = randomUnit(DIM, rand);
+    await m.unknowns.observe({ vector: stranger, at: T0 });
+    await m.unknowns.observe({ vector: perturb(stranger, 0.05, rand), at: T0 + 1000 });
+    await m.unknowns.observe({ vector: randomUnit(DIM, rand), at: T0 + 2000 });
+    expect(m.unknowns.list().map((u) => u.viewCount).sort()).toEqual([1, 2]);
+    await m.close();
+    memory = undefined;
+
+    const lines: Array<{ level: string; msg: string; fields?: Record<string, unknown> }> = [];
+    const log: MemoryOptions['log'] = (level, msg, fields) => lines.push({ level, msg, ...(fields && { fields }) });
+    const off = await open({ config: { unknownVisitorsEnabled: false }, log });
+    expect(off.unknowns.size).toBe(0);
+    expect(await readdir(path.join(dir, MEMORY_FILES.unknowns))).toEqual(['state.json']);
+    const erased = lines.filter((l) => l.msg.includes('unknown visitors are switched off'));
+    expect(erased).toEqual([
+      {
+        level: 'info',
+        msg: 'unknown visitors are switched off (memory.unknownVisitorsEnabled: false): erased 2 unknown visitors (3 face views)',
+        fields: { groups: 2, views: 3 },
+      },
+    ]);
+    await off.close();
+    memory = undefined;
+
+    // Nothing left to erase: no line at the next start.
+    lines.length = 0;
+    await open({ config: { unknownVisitorsEnabled: false }, log });
+    expect(lines.filter((l) => l.msg.includes('unknown visitors'))).toEqual([]);
+  });
+
   it('holds the store lock; a read-only memory opens beside it, sees its data and changes nothing', async () => {
     const m = await open();
     const anna = await m.concepts.add({ name: 'Anna', kind: 'person', views: faceViews(1, randomUnit(DIM, rand)) });

@@ -156,12 +156,16 @@ export class UnknownVisitors {
     const u = new UnknownVisitors(path.resolve(dir), options);
     await u.#load();
     if (!u.enabled && !u.readOnly && u.#groups.size > 0) {
-      // Switched off: strangers' face embeddings are not kept "in case" — everything gathered goes, on disk.
-      const erased = u.#groups.size;
+      // Switched off: strangers' face embeddings are not kept "in case" — everything gathered goes, on disk,
+      // and the log says how much went (one line, only when there was something to erase).
+      const groups = u.#groups.size;
+      let views = 0;
+      for (const g of u.#groups.values()) views += g.views.length;
       for (const id of u.#groups.keys()) u.#dirty.add(id);
       u.#groups.clear();
       await u.#flush();
-      u.#log('info', 'unknown visitors are switched off: erased what was gathered', { groups: erased });
+      const plural = (n: number, one: string, other: string) => `${n} ${n === 1 ? one : other}`;
+      u.#log('info', `unknown visitors are switched off (memory.unknownVisitorsEnabled: false): erased ${plural(groups, 'unknown visitor', 'unknown visitors')} (${plural(views, 'face view', 'face views')})`, { groups, views });
     }
     if (!u.readOnly) {
       u.#maintenance = setInterval(() => {
