@@ -109,6 +109,8 @@ interface AskContext {
   askerConcept: ConceptSummary | undefined;
   /** Reminders this answer delivers (taken from the inbox). */
   reminders: ReminderEvent[];
+  /** What a species question needs said before the answer ("I know 2 dogs: Billy and Rex."); '' when nothing. */
+  preface: string;
   now: number;
   emit: (text: string) => void;
   streamed: () => boolean;
@@ -170,6 +172,7 @@ export class Asker {
       history: conversation.turns,
       askerConcept,
       reminders,
+      preface: '',
       now: this.now(),
       emit: (text) => {
         if (!text) return;
@@ -196,6 +199,11 @@ export class Asker {
     const named = ctx.mentioned;
     const ownerKeys = [...(owner ? [owner] : []), ...(ctx.askerConcept ? [ctx.askerConcept.name] : [])];
     if (req.image) return this.answerView(req, ctx, signal, null);
+    // "Where is the cat?": answered about the cat(s) the household has, or honestly that it has none.
+    if (CATEGORY_INTENTS.has(u.intent)) {
+      ctx.preface = this.house.categories(u, ctx.concepts);
+      if (ctx.preface && named.length === 0) return this.memoryAnswer(ctx, '', {});
+    }
     switch (u.intent) {
       case 'remind':
         return this.createReminder(req, ctx);
@@ -396,7 +404,7 @@ export class Asker {
         reason,
         now,
       });
-      const answer = [remindersText, text].filter(Boolean).join(' ');
+      const answer = [remindersText, ctx.preface, text].filter(Boolean).join(' ');
       emit(answer);
       return {
         answer,
@@ -432,7 +440,7 @@ export class Asker {
     checkCancelled(signal);
     const imageUrl = `data:image/jpeg;base64,${Buffer.from(overlay.jpeg).toString('base64')}`;
     const absentNames = absent.map((a) => a.concept.name);
-    const prefix = [remindersText, ...absent.map((a) => notInViewSentence(a.concept.name, a.lastSeen, now, this.m))].filter(Boolean).join(' ');
+    const prefix = [remindersText, ctx.preface, ...absent.map((a) => notInViewSentence(a.concept.name, a.lastSeen, now, this.m))].filter(Boolean).join(' ');
     const history = ctx.history.map((t) => ({ question: t.question, answer: t.answer }));
 
     let answer = '';
@@ -513,7 +521,7 @@ export class Asker {
   }
 
   private memoryAnswer(ctx: AskContext, text: string, extra: Partial<AskResult>): Omit<AskResult, 'intent' | 'conversation_id'> {
-    const answer = [reminderSentences(ctx, this.m), text].filter(Boolean).join(' ');
+    const answer = [reminderSentences(ctx, this.m), ctx.preface, text].filter(Boolean).join(' ');
     ctx.emit(answer);
     return { answer, source: 'grounded', camera_id: null, room: null, captured_at: null, grounded_on: [], not_in_view: [], ...memoryFields(ctx, undefined), ...extra };
   }
@@ -543,6 +551,9 @@ export class Asker {
     }
   }
 }
+
+/** Intents about particular concepts: a species or category in them ("the cat") may need a sentence first. */
+const CATEGORY_INTENTS: ReadonlySet<AskIntent> = new Set(['where', 'last_seen', 'presence', 'roster', 'notes', 'preferences', 'last_mention', 'view']);
 
 /** Intents a bare "and Mochi?" may repeat from the previous turn. */
 const ELLIPTIC_REUSE: ReadonlySet<AskIntent> = new Set(['where', 'presence', 'last_seen', 'notes', 'preferences', 'roster', 'view']);

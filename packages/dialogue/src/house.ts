@@ -39,6 +39,32 @@ export class HouseAnswers {
     return [...new Set([...(this.backend.cameras?.() ?? []).map((c) => c.room), ...scenes.map((s) => s.room)])];
   }
 
+  /**
+   * What a question about a species or category ("where is the cat?") needs said first: that the household has
+   * none ("I don't know a cat in this household."), with the pets or objects whose description names no species,
+   * or which ones it means when there are several ("I know 2 dogs: Billy and Rex."). '' when it means one.
+   */
+  categories(u: Understanding, concepts: readonly ConceptSummary[]): string {
+    const byId = new Map(concepts.map((c) => [c.id, c]));
+    const names = (ids: readonly string[]) => ids.map((id) => byId.get(id)).filter((c) => c !== undefined).map((c) => safeName(c.name));
+    const said = new Set<string>();
+    const parts: string[] = [];
+    for (const r of u.categories ?? []) {
+      if (said.has(r.word) || r.conceptIds.length === 1) continue;
+      said.add(r.word);
+      if (r.conceptIds.length > 1) {
+        parts.push(this.m.t('species.several', { n: r.conceptIds.length, plural: r.plural, names: this.m.list(names(r.conceptIds)) }));
+        continue;
+      }
+      parts.push(this.m.t('species.none', { a: r.a }));
+      const unclassified = names(r.unclassified);
+      if (unclassified.length > 0) {
+        parts.push(this.m.t(`species.unclassified.${unclassified.length === 1 ? 'one' : 'other'}`, { kind: this.m.t(`kind.${r.kind}.one`), names: this.m.list(unclassified) }));
+      }
+    }
+    return parts.join(' ');
+  }
+
   static find(scenes: readonly CameraScene[], conceptId: string): Whereabouts | undefined {
     for (const scene of scenes) {
       const entity = scene.entities.find((e) => e.conceptId === conceptId);

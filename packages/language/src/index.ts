@@ -3,3 +3,4 @@ export * from './intents.ts';
 export * from './trigger-parse.ts';
 export * from './preference-extract.ts';
 export * from './messages.ts';
+export * from './categories.ts';

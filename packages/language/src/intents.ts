@@ -1,4 +1,5 @@
 import type { AskIntent, ConceptKind } from '@familiar/contracts';
+import { categoryReferences, type CategoryReference } from './categories.ts';
 import { extractMentions, type NamedConcept } from './mentions.ts';
 import { parseTriggerRequest } from './trigger-parse.ts';
 
@@ -18,8 +19,10 @@ export interface UnderstandContext {
 
 export interface Understanding {
   intent: AskIntent;
-  /** Distinct enrolled concepts named, in text order. */
+  /** Distinct enrolled concepts named, or referred to by species or category ("the cat"), in text order. */
   conceptIds: string[];
+  /** "Where is the cat?": the species or category references, with the concepts each one means (maybe none). */
+  categories?: CategoryReference[];
   /** A configured room the sentence names. */
   room?: string;
   /** "who is in the bathroom": a room named that no camera looks at. */
@@ -118,11 +121,18 @@ function isLastMentionQuestion(text: string): boolean {
   return text.length <= MAX_INPUT && MENTION.test(text) && LAST.test(text);
 }
 
-/** "Billy", "Anna and Tom?": nothing but enrolled names (and "and", "the"). */
+/** What a text refers to: enrolled names and species or category references, in text order. */
+function referencesIn(text: string, concepts: readonly NamedConcept[]): { spans: Array<{ start: number; end: number; ids: string[] }>; categories: CategoryReference[] } {
+  const categories = categoryReferences(text, concepts);
+  const spans = [...extractMentions(text, concepts).map((m) => ({ start: m.start, end: m.end, ids: [m.conceptId] })), ...categories.map((r) => ({ start: r.start, end: r.end, ids: r.conceptIds }))];
+  return { spans: spans.sort((a, b) => a.start - b.start), categories };
+}
+
+/** "Billy", "Anna and Tom?", "the cat": nothing but enrolled names or category references (and "and", "the"). */
 function onlyNames(text: string, concepts: readonly NamedConcept[]): boolean {
   let rest = text;
-  for (const m of extractMentions(text, concepts).reverse()) rest = rest.slice(0, m.start) + rest.slice(m.end);
-  return rest.replace(/['’]s\b/g, '').replace(/\b(?:and|the|our|my)\b/gi, '').replace(/[\s?.!,]+/g, '') === '';
+  for (const m of referencesIn(text, concepts).spans.reverse()) rest = rest.slice(0, m.start) + rest.slice(m.end);
+  return rest.replace(/['’]s\b/g, '').replace(/\b(?:and|the|our|my|your|his|her|their)\b/gi, '').replace(/[\s?.!,]+/g, '') === '';
 }
 
 function isQuestion(s: string): boolean {
@@ -133,12 +143,17 @@ function isQuestion(s: string): boolean {
 export function understand(text: string, ctx: UnderstandContext): Understanding {
   const raw = typeof text === 'string' ? text.slice(0, MAX_INPUT) : '';
   const core = politeCore(raw);
-  const conceptIds = [...new Set(extractMentions(core, ctx.concepts).map((m) => m.conceptId))];
+  const refs = referencesIn(core, ctx.concepts);
+  const conceptIds = [...new Set(refs.spans.flatMap((s) => s.ids))];
   const rooms = ctx.rooms ?? [];
   const roomHit = extractMentions(core, rooms.map((name) => ({ id: name, name })))[0]?.name;
   const out: Understanding = { intent: 'unknown', conceptIds, core };
+  if (refs.categories.length > 0) out.categories = refs.categories;
   if (roomHit !== undefined) out.room = roomHit;
-  const named = conceptIds.length > 0;
+  // "Where is the cat?" asks about someone even when no cat is enrolled (the answer says so).
+  const named = refs.spans.length > 0;
+  // A statement is about the concepts it names, and "the dog" only when one dog is meant ("the dogs": all of them).
+  const statedIds = [...new Set(refs.spans.filter((s) => s.ids.length === 1 || refs.categories.some((r) => r.start === s.start && r.many)).flatMap((s) => s.ids))];
   const set = (intent: AskIntent, extra: Partial<Understanding> = {}): Understanding => Object.assign(out, { intent }, extra);
 
   if (core.length === 0) return out;
@@ -161,7 +176,7 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
     const kind = kindOf(core);
     return set('roster', kind ? { kind } : {});
   }
-  if (named && ELLIPTIC.test(core) && extractMentions(core.replace(ELLIPTIC, ''), ctx.concepts).length > 0 && core.replace(ELLIPTIC, '').split(/\s+/).length <= 4) {
+  if (named && ELLIPTIC.test(core) && referencesIn(core.replace(ELLIPTIC, ''), ctx.concepts).spans.length > 0 && core.replace(ELLIPTIC, '').split(/\s+/).length <= 4) {
     return set('where', { elliptic: true });
   }
   if (named && WHERE.test(core)) return set('where');
@@ -175,7 +190,8 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
     } else return set('room');
   }
   if (VIEW.test(core)) return set('view');
-  if (named && !isQuestion(core)) return set('note');
-  if (named) return set('view');
+  if (statedIds.length > 0 && !isQuestion(core)) return set('note', { conceptIds: statedIds });
+  // A statement about "the dog" when two are enrolled, or about keys nobody enrolled, is not understood.
+  if (named && isQuestion(core)) return set('view');
   return out;
 }

@@ -6,6 +6,8 @@ export interface NamedConcept {
   name: string;
   /** Breaks ties between concepts of the same name: person, then pet, then object. */
   kind?: ConceptKind;
+  /** The household's description ("our beagle, 9 years old"): what species or category a pet or object is. */
+  context?: string;
 }
 
 /** One occurrence of an enrolled name in a text. */
@@ -39,7 +41,7 @@ export function foldText(s: string): string {
  * The words of a text (runs of letters and digits after folding). Apostrophes, hyphens and other
  * punctuation separate words, so "Billy's" is the words "billy" and "s" and a name matches whole words only.
  */
-function tokenize(text: string): Token[] {
+export function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
   let current: Token | undefined;
   let i = 0;

@@ -1,4 +1,5 @@
 import { asksAboutThePast, isPoliteRequest, stripPolite } from './intents.ts';
+import { mentionsWithCategories } from './categories.ts';
 import { extractMentions, type Mention, type NamedConcept } from './mentions.ts';
 
 /** A trigger request understood from a sentence; feed it (plus createdBy) to {@link TriggerStore.add}. */
@@ -27,10 +28,10 @@ const NOT_ROOMS = new Set(['home', 'here', 'back', 'door', 'house', 'me', 'us', 
 /**
  * Understands requests like "if Grandma shows up, remind me to call the doctor", "tell me when Billy comes
  * into the living room" or "every time Anna arrives say hello" (deterministic, English): the enrolled
- * concept in the condition, the message to say, an optional room and whether it repeats ("every time",
- * "whenever", "each time", "always": repeating; "if", "when", "next time", "as soon as": once). Returns
- * null when the sentence is not such a request or names no enrolled concept; questions ("when did Billy
- * come in?") are not requests.
+ * concept in the condition (by name, or by species when exactly one is enrolled: "when the dog comes in"),
+ * the message to say, an optional room and whether it repeats ("every time", "whenever", "each time",
+ * "always": repeating; "if", "when", "next time", "as soon as": once). Returns null when the sentence is not
+ * such a request or names no enrolled concept; questions ("when did Billy come in?") are not requests.
  */
 export function parseTriggerRequest(text: string, concepts: readonly NamedConcept[], options: TriggerParseOptions = {}): ParsedTrigger | null {
   if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT) return null;
@@ -61,7 +62,8 @@ export function parseTriggerRequest(text: string, concepts: readonly NamedConcep
   if (condition.length === 0 || action.length === 0) return null;
 
   // "greet Anna every time she arrives": the name may sit in the action when the condition has a pronoun.
-  const mention = pick(extractMentions(condition, concepts)) ?? pick(extractMentions(action, concepts));
+  // "when the dog comes in": a species or category word counts when exactly one enrolled concept is meant.
+  const mention = pick(mentionsWithCategories(condition, concepts)) ?? pick(mentionsWithCategories(action, concepts));
   if (mention === undefined) return null;
 
   const room = findRoom(condition, mention, options.rooms);

@@ -1,0 +1,103 @@
+/**
+ * Pets and objects asked about by species or category ("where is the cat?") over a real dialogue server on the
+ * static backend (Billy, "our cavalier king charles spaniel", and Mochi, "the grey tabby cat", in the living
+ * room; Piggy, "the red piggy bank", never seen): answered as if asked by name, about each when several match,
+ * and honestly from the message catalogue when none does. Without an LVLM, then with one for what needs eyes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AskResult } from '@familiar/contracts';
+import { CONTROL_TOKEN, VIEWER_TOKEN, startHarness, type Harness } from './support/dialogue-harness.ts';
+import { FakeLvlmServer } from './support/fake-lvlm.ts';
+import { dataBase64 } from './support/static-backend.ts';
+import { TestClients, ok, type TestClient } from './support/ws-client.ts';
+
+const clients = new TestClients();
+afterEach(() => {
+  clients.closeAll();
+});
+
+const ask = async (c: TestClient, question: string) => ok(await c.request<AskResult>({ type: 'ask', question }));
+
+describe('species questions without an LVLM', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ chatModel: null });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('answers about the one pet or object of that species or category as if asked by name', async () => {
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    expect(await ask(c, 'Where is the cat?')).toMatchObject({ intent: 'where', source: 'grounded', answer: 'Mochi is in the living room (camera living) right now.' });
+    expect(await ask(c, "Where's the dog?")).toMatchObject({ intent: 'where', answer: 'Billy is in the living room (camera living) right now.' });
+    expect(await ask(c, 'Is the dog here?')).toMatchObject({ intent: 'presence', answer: 'Yes, Billy is in the living room right now (camera living).' });
+    expect(await ask(c, 'Have you seen the cat?')).toMatchObject({ intent: 'last_seen', answer: 'Yes. Mochi is in the living room (camera living) right now.' });
+    expect(await ask(c, 'Is the spaniel in the hallway?')).toMatchObject({ intent: 'presence', answer: 'No, Billy is not in the hallway right now: I see Billy in the living room (camera living).' });
+    const money = await ask(c, 'Where is the money box?');
+    expect(money).toMatchObject({ intent: 'where', answer: "I don't see Piggy on any camera right now, and I have not seen Piggy yet." });
+    expect(money.not_in_view.map((x) => x.name)).toEqual(['Piggy']);
+    expect((await ask(c, 'Tell me about the cat')).answer).toMatch(/^Mochi is a pet: the grey tabby cat; likes the kitchen counter\. /);
+    // "the cat food" is not the cat.
+    const food = await ask(c, 'Where is the cat food?');
+    expect(food.intent).toBe('unknown');
+    expect(food.answer).not.toContain('Mochi');
+  });
+
+  it('says so when no enrolled pet is of that species, and answers about each when several are', async () => {
+    const control = await clients.connect(h.url, CONTROL_TOKEN);
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    const none = await ask(c, 'Where is the hamster?');
+    expect(none).toMatchObject({ intent: 'where', source: 'grounded', answer: "I don't know a hamster in this household.", not_in_view: [] });
+    expect(await ask(c, 'Is the poodle here?')).toMatchObject({ intent: 'presence', answer: "I don't know a poodle in this household." });
+
+    const photo = await dataBase64('myvlm/billy_dog/billy_dog_2.jpg');
+    ok(await control.request({ type: 'concepts/enrol', name: 'Rex', kind: 'pet', context: 'a golden retriever dog', photos: [photo] }));
+    const dogs = await ask(c, 'Where are the dogs?');
+    expect(dogs).toMatchObject({
+      intent: 'where',
+      answer: "I know 2 dogs: Billy and Rex. Billy is in the living room (camera living) right now. I don't see Rex on any camera right now, and I have not seen Rex yet.",
+    });
+    expect(dogs.not_in_view.map((x) => x.name)).toEqual(['Rex']);
+    // The breed still tells them apart.
+    expect(await ask(c, 'Where is the golden retriever?')).toMatchObject({ answer: "I don't see Rex on any camera right now, and I have not seen Rex yet." });
+
+    // A pet whose description names no species might be one: the answer says it cannot tell.
+    ok(await control.request({ type: 'concepts/enrol', name: 'Nibbles', kind: 'pet', context: '', photos: [photo] }));
+    expect(await ask(c, 'Is the rabbit here?')).toMatchObject({
+      intent: 'presence',
+      answer: "I don't know a rabbit in this household. I don't know what kind of pet Nibbles is: the description doesn't say.",
+    });
+  });
+
+  it('sets a reminder about the one pet a species word means', async () => {
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    const r = await ask(c, 'Tell me when the cat comes into the hallway');
+    expect(r).toMatchObject({ intent: 'remind', trigger: { concept_id: h.backend.byName('Mochi').id, room: 'hallway' } });
+    expect(r.answer).toMatch(/^OK, the next time Mochi is in the hallway/);
+  });
+});
+
+describe('species questions with an LVLM', () => {
+  let fake: FakeLvlmServer;
+  let h: Harness;
+  beforeAll(async () => {
+    fake = await FakeLvlmServer.start();
+    fake.setDefault({ kind: 'stream' });
+    h = await startHarness({ lvlm: { baseUrl: fake.baseUrl, model: 'fake-vl', connectTimeoutMs: 800, firstTokenTimeoutMs: 1500, totalTimeoutMs: 8000, retries: 0 } });
+  });
+  afterAll(async () => {
+    await h.close();
+    await fake.close();
+  });
+
+  it('shows the model the pet the species means, and never asks it about a species the household does not have', async () => {
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    const doing = await ask(c, 'What is the dog doing?');
+    expect(doing).toMatchObject({ intent: 'view', source: 'lvlm', camera_id: 'living' });
+    expect(doing.grounded_on.map((g) => g.name)).toContain('Billy');
+    const before = fake.requests.length;
+    expect(await ask(c, 'What is the hamster doing?')).toMatchObject({ intent: 'view', source: 'grounded', answer: "I don't know a hamster in this household." });
+    expect(fake.requests.length).toBe(before);
+  });
+});
