@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FamiliarError, type ConceptKind } from '@familiar/contracts';
 import { extractMentions, tokenize, type Mention, type NamedConcept, type Token } from './mentions.ts';
 
@@ -66,7 +67,7 @@ interface Lexicon {
 
 type Entry = string | { term: string; a: string; plural: string };
 
-const LEXICON_FILE = path.resolve(import.meta.dirname, '..', 'lexicon', 'en.json');
+const LEXICON_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lexicon', 'en.json');
 const KINDS: readonly ConceptKind[] = ['person', 'pet', 'object'];
 const ENTRY = /^(an?)\s+([^|]+?)\s*(?:\|\s*(.+?))?\s*$/;
 

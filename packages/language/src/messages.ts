@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FamiliarError } from '@familiar/contracts';
 
 /**
@@ -9,7 +10,7 @@ import { FamiliarError } from '@familiar/contracts';
  */
 
 /** Where the catalogues live (one JSON file per language). */
-const MESSAGES_DIR = path.resolve(import.meta.dirname, '..', 'messages');
+const MESSAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'messages');
 
 export type MessageParams = Readonly<Record<string, string | number>>;
 
