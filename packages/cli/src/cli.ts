@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
