@@ -2,7 +2,9 @@
  * Pets and objects asked about by species or category ("where is the cat?") over a real dialogue server on the
  * static backend (Billy, "our cavalier king charles spaniel", and Mochi, "the grey tabby cat", in the living
  * room; Piggy, "the red piggy bank", never seen): answered as if asked by name, about each when several match,
- * and honestly from the message catalogue when none does. Without an LVLM, then with one for what needs eyes.
+ * and honestly from the message catalogue when none does; counted ("how many dogs"), asked about by kind ("where
+ * are the pets?"), and a statement or reminder about "the dog" with two dogs answered with a question, storing
+ * nothing. Without an LVLM, then with one for what needs eyes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AskResult } from '@familiar/contracts';
@@ -38,10 +40,30 @@ describe('species questions without an LVLM', () => {
     expect(money).toMatchObject({ intent: 'where', answer: "I don't see Piggy on any camera right now, and I have not seen Piggy yet." });
     expect(money.not_in_view.map((x) => x.name)).toEqual(['Piggy']);
     expect((await ask(c, 'Tell me about the cat')).answer).toMatch(/^Mochi is a pet: the grey tabby cat; likes the kitchen counter\. /);
-    // "the cat food" is not the cat.
+    // "the cat food" is not the cat; "the little dog" is the dog.
     const food = await ask(c, 'Where is the cat food?');
     expect(food.intent).toBe('unknown');
     expect(food.answer).not.toContain('Mochi');
+    expect(await ask(c, 'Where is the little dog?')).toMatchObject({ intent: 'where', answer: 'Billy is in the living room (camera living) right now.' });
+  });
+
+  it('counts by species in the household and in view, and answers about every pet for "the pets"', async () => {
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    expect(await ask(c, 'How many dogs do we have?')).toMatchObject({ intent: 'count', source: 'grounded', answer: 'I know 1 dog: Billy.' });
+    expect(await ask(c, 'How many cats can you see?')).toMatchObject({ intent: 'count', answer: 'Right now I see 1 cat: Mochi (living room).' });
+    expect(await ask(c, 'How many dogs and cats are there?')).toMatchObject({ intent: 'count', answer: 'I know 2 in all, 1 dog and 1 cat: Billy and Mochi.' });
+    expect(await ask(c, 'How many hamsters do we have?')).toMatchObject({ intent: 'count', answer: "I don't know any hamsters yet." });
+    expect(await ask(c, 'How many keys can you see?')).toMatchObject({ intent: 'count', answer: "Right now I don't see any keys I know." });
+    // By kind, as before.
+    expect(await ask(c, 'How many pets do we have?')).toMatchObject({ intent: 'count', answer: 'I know 2 pets: Billy and Mochi.' });
+    expect(await ask(c, 'Where are the pets?')).toMatchObject({
+      intent: 'where',
+      answer: 'I know 2 pets: Billy and Mochi. Billy is in the living room (camera living) right now. Mochi is in the living room (camera living) right now.',
+    });
+    expect(await ask(c, 'Are the animals home?')).toMatchObject({
+      intent: 'presence',
+      answer: 'I know 2 animals: Billy and Mochi. Yes, Billy is in the living room right now (camera living). Yes, Mochi is in the living room right now (camera living).',
+    });
   });
 
   it('says so when no enrolled pet is of that species, and answers about each when several are', async () => {
@@ -68,6 +90,29 @@ describe('species questions without an LVLM', () => {
       intent: 'presence',
       answer: "I don't know a rabbit in this household. I don't know what kind of pet Nibbles is: the description doesn't say.",
     });
+  });
+
+  it('asks which one is meant when a statement or reminder says "the dog" and two dogs are enrolled, storing nothing', async () => {
+    // Rex (a dog) and Nibbles (no species) were enrolled above.
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    const notes = h.backend.notesLog.length;
+    const triggers = (await h.backend.triggers()).length;
+    const which = 'Which dog do you mean: Billy or Rex? Please say it again with the name.';
+    const said = await ask(c, 'The dog threw up on the rug');
+    expect(said).toMatchObject({ intent: 'note', source: 'grounded', answer: which });
+    expect(said.note_id).toBeUndefined();
+    const remind = await ask(c, 'Tell me when the dog comes into the kitchen');
+    expect(remind).toMatchObject({ intent: 'remind', answer: which });
+    expect(remind.trigger).toBeUndefined();
+    expect(h.backend.notesLog.length).toBe(notes);
+    expect((await h.backend.triggers()).length).toBe(triggers);
+    // Named, it is stored; "the dogs" are both.
+    expect(await ask(c, 'Rex threw up on the rug')).toMatchObject({ intent: 'note', answer: "Noted: I'll remember that about Rex." });
+    expect(await ask(c, 'The dogs were walked this morning')).toMatchObject({ intent: 'note', answer: "Noted: I'll remember that about Billy and Rex." });
+    expect(h.backend.notesLog.length).toBe(notes + 2);
+    // Counting the dogs now finds two, and says what it cannot tell about Nibbles.
+    expect(await ask(c, 'How many dogs do we have?')).toMatchObject({ answer: "I know 2 dogs: Billy and Rex. I don't know what kind of pet Nibbles is: the description doesn't say." });
+    expect(await ask(c, 'How many dogs are here?')).toMatchObject({ answer: 'Right now I see 1 dog: Billy (living room).' });
   });
 
   it('sets a reminder about the one pet a species word means', async () => {

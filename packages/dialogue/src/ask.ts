@@ -204,6 +204,8 @@ export class Asker {
       ctx.preface = this.house.categories(u, ctx.concepts);
       if (ctx.preface && named.length === 0) return this.memoryAnswer(ctx, '', {});
     }
+    // "The dog threw up" with two dogs: nothing is stored until it is clear which one.
+    if (u.ambiguous && (u.intent === 'note' || u.intent === 'remind')) return this.memoryAnswer(ctx, this.house.which(u.ambiguous, ctx.concepts), {});
     switch (u.intent) {
       case 'remind':
         return this.createReminder(req, ctx);

@@ -1,5 +1,5 @@
 import type { ConceptKind, ConceptSummary, NoteReaderInfo, TriggerInfo } from '@familiar/contracts';
-import { type Messages, type Understanding } from '@familiar/language';
+import { type CategoryReference, type Messages, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend, SnapshotEntity } from './backend.ts';
 import { kindCounts, lastSawSentence, safeName, sightingVisit, timeAgo, triggerCondition, type LastVisit } from './grounded.ts';
 import { sanitiseText, PROMPT_LIMITS } from './prompt.ts';
@@ -63,6 +63,12 @@ export class HouseAnswers {
       }
     }
     return parts.join(' ');
+  }
+
+  /** "The dog threw up" with two dogs enrolled: "Which dog do you mean: Billy or Rex? …" */
+  which(r: CategoryReference, concepts: readonly ConceptSummary[]): string {
+    const names = r.conceptIds.map((id) => concepts.find((c) => c.id === id)).filter((c) => c !== undefined).map((c) => safeName(c.name));
+    return this.m.t('species.which', { word: r.word, names: this.m.list(names, 'list.or') });
   }
 
   static find(scenes: readonly CameraScene[], conceptId: string): Whereabouts | undefined {
@@ -143,6 +149,7 @@ export class HouseAnswers {
 
   /** "How many pets do we have?" (enrolled) / "how many people are home right now?" (in view). */
   count(u: Understanding, concepts: readonly ConceptSummary[], scenes: readonly CameraScene[]): string {
+    if (u.categories !== undefined && u.categories.length > 0) return this.countCategories(u.categories, u.now === true, concepts, scenes);
     const noun = u.kind ? this.m.t(`kind.${u.kind}.other`) : this.m.t('count.anything');
     const ofKind = (k: ConceptKind | null) => u.kind === undefined || k === u.kind;
     if (u.now) {
@@ -155,6 +162,41 @@ export class HouseAnswers {
     const known = concepts.filter((c) => ofKind(c.kind));
     if (known.length === 0) return this.m.t('count.knownNone', { noun });
     return this.m.t('count.known', { counts: kindCounts(known.map((c) => c.kind), this.m), names: this.m.list(known.map((c) => safeName(c.name))) });
+  }
+
+  /**
+   * "How many dogs do we have?" (enrolled) / "how many dogs can you see?" (in view): the concepts of each
+   * category counted, each under the first category that takes it, with the total when several are asked
+   * ("how many dogs and cats"), the categories with none, and the pets whose description names no species.
+   */
+  private countCategories(refs: readonly CategoryReference[], now: boolean, concepts: readonly ConceptSummary[], scenes: readonly CameraScene[]): string {
+    const byId = new Map(concepts.map((c) => [c.id, c]));
+    const rooms = new Map<string, string>();
+    if (now) for (const s of scenes) for (const e of s.entities) if (e.conceptId && byId.has(e.conceptId) && !rooms.has(e.conceptId)) rooms.set(e.conceptId, s.room);
+    const taken = new Set<string>();
+    const groups: Array<{ r: CategoryReference; ids: string[] }> = [];
+    const empty: CategoryReference[] = [];
+    for (const r of refs) {
+      const ids = r.conceptIds.filter((id) => byId.has(id) && !taken.has(id) && (!now || rooms.has(id)));
+      ids.forEach((id) => taken.add(id));
+      if (ids.length > 0) groups.push({ r, ids });
+      else if (!empty.some((e) => e.plural === r.plural)) empty.push(r);
+    }
+    const parts: string[] = [];
+    if (groups.length > 0) {
+      const counts = this.m.list(groups.map((g) => this.m.t('count', { n: g.ids.length, noun: g.ids.length === 1 ? g.r.word : g.r.plural })));
+      const names = this.m.list(groups.flatMap((g) => g.ids.map((id) => safeName(byId.get(id)!.name) + (now ? ` (${safeName(rooms.get(id)!)})` : ''))));
+      const total = groups.reduce((n, g) => n + g.ids.length, 0);
+      const key = now ? (groups.length > 1 ? 'count.nowTotal' : 'count.now') : groups.length > 1 ? 'count.knownTotal' : 'count.known';
+      parts.push(this.m.t(key, { n: total, counts, names }));
+    }
+    if (empty.length > 0) parts.push(this.m.t(now ? 'count.nowNone' : 'count.knownNone', { noun: this.m.list(empty.map((r) => r.plural), 'list.or') }));
+    const unclassified = [...new Set(refs.flatMap((r) => r.unclassified))].filter((id) => byId.has(id) && (!now || rooms.has(id))).map((id) => byId.get(id)!);
+    for (const kind of ['pet', 'object'] as const) {
+      const names = unclassified.filter((c) => c.kind === kind).map((c) => safeName(c.name));
+      if (names.length > 0) parts.push(this.m.t(`species.unclassified.${names.length === 1 ? 'one' : 'other'}`, { kind: this.m.t(`kind.${kind}.one`), names: this.m.list(names) }));
+    }
+    return parts.join(' ');
   }
 
   /** "Who lives here?" (everyone by kind) or "who is Billy?" (its kind and context, and where it is). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { categoryReferences } from './categories.ts';
+import { categoryReferences, countedCategories } from './categories.ts';
 import { understand } from './intents.ts';
 import type { NamedConcept } from './mentions.ts';
 import { parseTriggerRequest } from './trigger-parse.ts';
@@ -53,8 +53,8 @@ describe('species and category references', () => {
     expect(read('Where is the dog?', house)).toMatchObject({ intent: 'where', conceptIds: ['billy', 'rex'] });
     expect(refs('where is the hamster?', house)).toEqual([['hamster', [], ['nibbles']]]);
     expect(read('where is the hamster?', house)).toMatchObject({ intent: 'where', conceptIds: [], categories: [expect.objectContaining({ a: 'a hamster', conceptIds: [] })] });
-    // A statement is about "the dog" only when that means one dog; "the dogs" are all of them.
-    expect(read('The dog threw up on the rug', house)).toMatchObject({ intent: 'unknown' });
+    // A statement is about "the dog" only when that means one dog (else it asks which); "the dogs" are all of them.
+    expect(read('The dog threw up on the rug', house)).toMatchObject({ intent: 'note', conceptIds: [], ambiguous: expect.objectContaining({ word: 'dog', conceptIds: ['billy', 'rex'] }) });
     expect(read('Put the keys on the table', house)).toMatchObject({ intent: 'unknown', conceptIds: [] });
     expect(read('The dogs were walked this morning', house)).toMatchObject({ intent: 'note', conceptIds: ['billy', 'rex'] });
     expect(read('The dog threw up on the rug')).toMatchObject({ intent: 'note', conceptIds: ['billy'] });
@@ -116,5 +116,80 @@ describe('species and category references', () => {
     expect(read('Remind me to feed the cat when she comes in')).toMatchObject({ intent: 'remind' });
     const twoDogs = [...HOUSE, { id: 'rex', name: 'Rex', kind: 'pet' as const, context: 'a dog' }];
     expect(parseTriggerRequest('tell me when the dog comes into the kitchen', twoDogs, { rooms })).toBeNull();
+  });
+
+  it('counts by species or category after "how many", and by kind for "how many pets"', () => {
+    const house = [...HOUSE, { id: 'rex', name: 'Rex', kind: 'pet' as const, context: 'a golden retriever dog' }, { id: 'nibbles', name: 'Nibbles', kind: 'pet' as const, context: '' }];
+    const counted = (q: string) => read(q, house).categories?.map((r) => [r.plural, r.conceptIds]);
+    expect(read('How many dogs do we have?', house)).toMatchObject({ intent: 'count', kind: 'pet', now: false });
+    expect(counted('How many dogs do we have?')).toEqual([['dogs', ['billy', 'rex']]]);
+    expect(counted('how many cats are there?')).toEqual([['cats', ['mochi']]]);
+    expect(read('how many dogs are here?', house)).toMatchObject({ intent: 'count', now: true });
+    expect(read('How many dogs can you see?', house)).toMatchObject({ intent: 'count', now: true });
+    expect(counted('How many dogs can you see?')).toEqual([['dogs', ['billy', 'rex']]]);
+    expect(counted('how many dogs live here?')).toEqual([['dogs', ['billy', 'rex']]]);
+    expect(counted('how many golden retrievers do we have?')).toEqual([['golden retrievers', ['rex']]]);
+    expect(counted('How many dogs and cats are there')).toEqual([['dogs', ['billy', 'rex']], ['cats', ['mochi']]]);
+    expect(counted('How many dogs, cats or hamsters are there')).toEqual([['dogs', ['billy', 'rex']], ['cats', ['mochi']], ['hamsters', []]]);
+    expect(countedCategories('how many hamsters do we have?', house)[0]).toMatchObject({ conceptIds: [], unclassified: ['nibbles'] });
+    // A kind is counted by kind, as before; words after "how many" that are no category phrase count nothing by species.
+    expect(read('How many pets do we have?', house)).toMatchObject({ intent: 'count', kind: 'pet', now: false });
+    expect(read('How many pets do we have?', house).categories).toBeUndefined();
+    expect(countedCategories('How many animals are there?', house)).toEqual([]);
+    expect(countedCategories('How many dog beds do we have?', house)).toEqual([]);
+    // Only what follows "how many" is counted: the toys, not the dog.
+    expect(counted('How many toys does the dog have?')).toEqual([['toys', []]]);
+  });
+
+  it('reads a kind word with a determiner as every enrolled concept of that kind', () => {
+    expect(read('Where are the pets?')).toMatchObject({ intent: 'where', conceptIds: ['billy', 'mochi'] });
+    expect(read('where are all the animals?')).toMatchObject({ intent: 'where', conceptIds: ['billy', 'mochi'] });
+    expect(read('Are our pets home?')).toMatchObject({ intent: 'presence', conceptIds: ['billy', 'mochi'] });
+    expect(categoryReferences('Where are the pets?', HOUSE)[0]).toMatchObject({ word: 'pet', plural: 'pets', many: true, kind: 'pet', unclassified: [] });
+    // A pet whose description names no species is still a pet.
+    const house = [...HOUSE, { id: 'nibbles', name: 'Nibbles', kind: 'pet' as const, context: '' }];
+    expect(read('Where are the pets?', house)).toMatchObject({ conceptIds: ['billy', 'mochi', 'nibbles'] });
+    // Nobody is classified into a kind by their description: "a pet rabbit" is a rabbit.
+    expect(refs('where is the rabbit?', [{ id: 'bun', name: 'Bun', kind: 'pet', context: 'our pet rabbit' }])).toEqual([['rabbit', ['bun'], []]]);
+    expect(read('The pets were fed at six')).toMatchObject({ intent: 'note', conceptIds: ['billy', 'mochi'] });
+    expect(read('Where is the pet food?')).toMatchObject({ intent: 'unknown', conceptIds: [] });
+    // Unchanged: everyone in view now, and the roster.
+    expect(read('Where is everyone?')).toMatchObject({ intent: 'count', now: true, conceptIds: [] });
+    expect(read('Who is home?')).toMatchObject({ intent: 'count', now: true });
+    expect(read('What pets do we have?')).toMatchObject({ intent: 'roster', kind: 'pet', conceptIds: [] });
+  });
+
+  it('asks which one a statement or reminder means when a singular species word means several', () => {
+    const house = [...HOUSE, { id: 'rex', name: 'Rex', kind: 'pet' as const, context: 'a golden retriever dog' }];
+    expect(read('the dog ate my sock', house)).toMatchObject({ intent: 'note', ambiguous: expect.objectContaining({ word: 'dog', conceptIds: ['billy', 'rex'] }) });
+    expect(read('Anna walked the dog', house)).toMatchObject({ intent: 'note', ambiguous: expect.objectContaining({ conceptIds: ['billy', 'rex'] }) });
+    expect(read('Tell me when the dog comes in', house)).toMatchObject({ intent: 'remind', ambiguous: expect.objectContaining({ word: 'dog', conceptIds: ['billy', 'rex'] }) });
+    // The trigger is on Anna: the dog is only in the message, so the reminder stands.
+    expect(read('Remind me to walk the dog when Anna comes home', house)).toMatchObject({ intent: 'remind' });
+    expect(read('Remind me to walk the dog when Anna comes home', house).ambiguous).toBeUndefined();
+    // Questions list every match instead, and one dog is no ambiguity.
+    expect(read('Where is the dog?', house).ambiguous).toBeUndefined();
+    expect(read('The dog ate my sock')).toMatchObject({ intent: 'note', conceptIds: ['billy'] });
+    expect(read('The dog ate my sock').ambiguous).toBeUndefined();
+  });
+
+  it('lets one unknown adjective stand before the species word, never a category word or a compound', () => {
+    expect(read('Where is the little dog?')).toMatchObject({ intent: 'where', conceptIds: ['billy'] });
+    expect(read("Where's the black cat?")).toMatchObject({ intent: 'where', conceptIds: ['mochi'] });
+    expect(read('Is the old dog asleep?')).toMatchObject({ intent: 'presence', conceptIds: ['billy'] });
+    expect(categoryReferences('Where is the little dog?', HOUSE)[0]).toMatchObject({ start: 13, end: 23, word: 'dog' });
+    for (const q of ['Where is the dog bed?', 'Where is the cat food?', 'Is the dog food in the kitchen?', 'Where are the hot dogs?', 'Is the stray cat back?', "Is the neighbour's dog here?", 'Where is the big red ball?', 'I saw her feed the dog bowl']) {
+      expect(categoryReferences(q, HOUSE), q).toEqual([]);
+    }
+    // A word that is both a category word and a verb ends the phrase: "the dog can" is the dog.
+    expect(refs('The dog can jump')).toEqual([['dog', ['billy'], []]]);
+    // The adjective narrows to the concepts whose description uses it, when any does.
+    const cats: NamedConcept[] = [
+      { id: 'ink', name: 'Ink', kind: 'pet', context: 'a black cat' },
+      { id: 'snow', name: 'Snow', kind: 'pet', context: 'a white cat' },
+    ];
+    expect(refs('where is the black cat?', cats)).toEqual([['cat', ['ink'], []]]);
+    expect(refs('where is the fat cat?', cats)).toEqual([['cat', ['ink', 'snow'], []]]);
+    expect(parseTriggerRequest('tell me when the white cat comes into the kitchen', cats, { rooms })).toMatchObject({ conceptId: 'snow', room: 'kitchen' });
   });
 });

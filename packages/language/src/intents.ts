@@ -1,5 +1,5 @@
 import type { AskIntent, ConceptKind } from '@familiar/contracts';
-import { categoryReferences, type CategoryReference } from './categories.ts';
+import { categoryReferences, countedCategories, type CategoryReference } from './categories.ts';
 import { extractMentions, type NamedConcept } from './mentions.ts';
 import { parseTriggerRequest } from './trigger-parse.ts';
 
@@ -21,8 +21,16 @@ export interface Understanding {
   intent: AskIntent;
   /** Distinct enrolled concepts named, or referred to by species or category ("the cat"), in text order. */
   conceptIds: string[];
-  /** "Where is the cat?": the species or category references, with the concepts each one means (maybe none). */
+  /**
+   * "Where is the cat?": the species or category references, with the concepts each one means (maybe none);
+   * for a count, what "how many …" counts ("how many dogs and cats": the dogs, then the cats).
+   */
   categories?: CategoryReference[];
+  /**
+   * note / remind: "the dog threw up" when several dogs are enrolled. The statement or reminder is about one
+   * concept and this reference means several, so nothing is stored: the answer asks which one.
+   */
+  ambiguous?: CategoryReference;
   /** A configured room the sentence names. */
   room?: string;
   /** "who is in the bathroom": a room named that no camera looks at. */
@@ -159,13 +167,25 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
   if (core.length === 0) return out;
   if (named && isLastMentionQuestion(core)) return set('last_mention');
   if (CANCEL.test(core)) return set('cancel_reminder');
-  if (isReminderRequest(raw) || parseTriggerRequest(raw, ctx.concepts, { rooms }) !== null) return set('remind');
+  // A singular species word that means several concepts ("the dog", two dogs): a statement or reminder asks which.
+  const ambiguous = refs.categories.find((r) => !r.many && r.conceptIds.length > 1);
+  const trigger = parseTriggerRequest(raw, ctx.concepts, { rooms });
+  // "Tell me when the dog comes in": no trigger without knowing which dog.
+  if (trigger !== null || isReminderRequest(raw)) return set('remind', ambiguous && trigger === null ? { ambiguous } : {});
   if (REMINDERS.test(core) && isQuestion(core)) return set('reminders');
   if (named && LAST_SEEN.test(core)) return set('last_seen', { yesNo: /^(?:have|has|did)\b/i.test(core) });
   if (!named && ANYONE_HOME.test(core)) return set('count', { now: true });
   if (COUNT.test(core)) {
-    const kind = kindOf(core);
     const now = COUNT_NOW.test(core) && !/\b(?:live|lives|living|do\s+we\s+have|do\s+you\s+know)\b/i.test(core);
+    // "How many dogs do we have?": only the dogs; "how many pets": every pet.
+    const counted = countedCategories(core, ctx.concepts);
+    if (counted.length > 0) {
+      const kinds = new Set(counted.map((r) => r.kind));
+      return set('count', { categories: counted, ...(kinds.size === 1 && { kind: counted[0]!.kind }), now });
+    }
+    // Only what "how many" counts: "how many toys does the dog have" is no count of dogs.
+    delete out.categories;
+    const kind = kindOf(core);
     return set('count', { ...(kind && { kind }), now });
   }
   if (SOMEONE.test(core) && VISIT_VERB.test(core) && VISIT_TIME.test(core)) return set('visitors');
@@ -190,8 +210,9 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
     } else return set('room');
   }
   if (VIEW.test(core)) return set('view');
+  if (ambiguous && !isQuestion(core)) return set('note', { conceptIds: statedIds, ambiguous });
   if (statedIds.length > 0 && !isQuestion(core)) return set('note', { conceptIds: statedIds });
-  // A statement about "the dog" when two are enrolled, or about keys nobody enrolled, is not understood.
+  // A statement about keys nobody enrolled is not understood.
   if (named && isQuestion(core)) return set('view');
   return out;
 }

@@ -8,6 +8,7 @@ describe('message catalogue', () => {
     expect(en.count('kind.pet', 1)).toBe('1 pet');
     expect(en.count('kind.pet', 2)).toBe('2 pets');
     expect(en.list(['Anna', 'Tom', 'Billy'])).toBe('Anna, Tom and Billy');
+    expect(en.list(['Billy', 'Rex'], 'list.or')).toBe('Billy or Rex');
   });
 
   it('takes a translation from its file and English for the keys it lacks', () => {

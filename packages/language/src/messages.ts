@@ -37,10 +37,10 @@ export class Messages {
     return this.t('count', { n, noun: this.t(`${key}.${n === 1 ? 'one' : 'other'}`) });
   }
 
-  /** "A, B and C" with the catalogue's separators. */
-  list(items: readonly string[]): string {
+  /** "A, B and C" (or, with `last` 'list.or', "A, B or C") with the catalogue's separators. */
+  list(items: readonly string[], last: 'list.last' | 'list.or' = 'list.last'): string {
     if (items.length <= 1) return items.join('');
-    return `${items.slice(0, -1).join(this.t('list.separator'))}${this.t('list.last')}${items.at(-1)}`;
+    return `${items.slice(0, -1).join(this.t('list.separator'))}${this.t(last)}${items.at(-1)}`;
   }
 }
 
