@@ -4,7 +4,8 @@
  * room; Piggy, "the red piggy bank", never seen): answered as if asked by name, about each when several match,
  * and honestly from the message catalogue when none does; counted ("how many dogs"), asked about by kind ("where
  * are the pets?"), and a statement or reminder about "the dog" with two dogs answered with a question, storing
- * nothing. Without an LVLM, then with one for what needs eyes.
+ * nothing until the name comes in reply in the same conversation ("Rex"). Without an LVLM, then with one for what
+ * needs eyes (the question and its reply stay with the built-in rules).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AskResult } from '@familiar/contracts';
@@ -19,6 +20,7 @@ afterEach(() => {
 });
 
 const ask = async (c: TestClient, question: string) => ok(await c.request<AskResult>({ type: 'ask', question }));
+const askIn = async (c: TestClient, question: string, conversationId: string) => ok(await c.request<AskResult>({ type: 'ask', question, conversation_id: conversationId }));
 
 describe('species questions without an LVLM', () => {
   let h: Harness;
@@ -97,7 +99,7 @@ describe('species questions without an LVLM', () => {
     const c = await clients.connect(h.url, VIEWER_TOKEN);
     const notes = h.backend.notesLog.length;
     const triggers = (await h.backend.triggers()).length;
-    const which = 'Which dog do you mean: Billy or Rex? Please say it again with the name.';
+    const which = 'Which dog do you mean: Billy or Rex?';
     const said = await ask(c, 'The dog threw up on the rug');
     expect(said).toMatchObject({ intent: 'note', source: 'grounded', answer: which });
     expect(said.note_id).toBeUndefined();
@@ -113,6 +115,84 @@ describe('species questions without an LVLM', () => {
     // Counting the dogs now finds two, and says what it cannot tell about Nibbles.
     expect(await ask(c, 'How many dogs do we have?')).toMatchObject({ answer: "I know 2 dogs: Billy and Rex. I don't know what kind of pet Nibbles is: the description doesn't say." });
     expect(await ask(c, 'How many dogs are here?')).toMatchObject({ answer: 'Right now I see 1 dog: Billy (living room).' });
+  });
+
+  it('carries out the statement or reminder with the name given in reply, in that conversation only', async () => {
+    // Billy and Rex are the dogs (Rex enrolled above).
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    const billy = h.backend.byName('Billy').id;
+    const rex = h.backend.byName('Rex').id;
+    const which = 'Which dog do you mean: Billy or Rex?';
+    const notes = h.backend.notesLog.length;
+    const triggers = (await h.backend.triggers()).length;
+
+    // "Rex." to "Which dog?": the note Rex would have had from "Rex threw up on the rug", nothing about Billy.
+    const said = await ask(c, 'The dog threw up on the rug');
+    expect(said).toMatchObject({ intent: 'note', answer: which });
+    const reply = await askIn(c, 'Rex.', said.conversation_id);
+    expect(reply).toMatchObject({ intent: 'note', source: 'grounded', answer: "Noted: I'll remember that about Rex.", conversation_id: said.conversation_id });
+    expect(h.backend.notesLog.length).toBe(notes + 1);
+    expect(h.backend.notesLog.at(-1)).toMatchObject({ id: reply.note_id, text: 'Rex threw up on the rug', conceptIds: [rex] });
+    // Answered once: "Rex" again is no statement.
+    expect(await askIn(c, 'Rex', said.conversation_id)).toMatchObject({ intent: 'unknown' });
+    expect(h.backend.notesLog.length).toBe(notes + 1);
+
+    // "I mean Billy" to the reminder: Billy's reminder, as "tell me when Billy comes into the kitchen" sets it.
+    const remind = await ask(c, 'Tell me when the dog comes into the kitchen');
+    expect(remind).toMatchObject({ intent: 'remind', answer: which });
+    const set = await askIn(c, 'I mean Billy', remind.conversation_id);
+    expect(set).toMatchObject({ intent: 'remind', trigger: { concept_id: billy, room: 'kitchen' } });
+    expect(set.answer).toMatch(/^OK, the next time Billy is in the kitchen/);
+    const all = await h.backend.triggers();
+    expect(all.length).toBe(triggers + 1);
+    expect(all.filter((t) => t.conceptId === rex)).toEqual([]);
+
+    // Not in that conversation: no conversation_id, another conversation, another client holding the id.
+    const again = await ask(c, 'The dog threw up on the rug');
+    expect(await ask(c, 'Rex')).toMatchObject({ intent: 'unknown' });
+    const other = await ask(c, 'Where is Mochi?');
+    expect(await askIn(c, 'Rex', other.conversation_id)).toMatchObject({ intent: 'unknown', conversation_id: other.conversation_id });
+    const stranger = await clients.connect(h.url, CONTROL_TOKEN);
+    const theirs = await askIn(stranger, 'Rex', again.conversation_id);
+    expect(theirs.intent).toBe('unknown');
+    expect(theirs.conversation_id).not.toBe(again.conversation_id);
+    expect(h.backend.notesLog.length).toBe(notes + 1);
+
+    // A name that was not offered picks neither dog (and is no note), and the question is dropped.
+    const third = await ask(c, 'The dog threw up on the rug');
+    expect(await askIn(c, 'Mochi', third.conversation_id)).toMatchObject({ intent: 'unknown' });
+    expect(await askIn(c, 'Rex', third.conversation_id)).toMatchObject({ intent: 'unknown' });
+    // So does a new question in between.
+    const fourth = await ask(c, 'The dog threw up on the rug');
+    expect(await askIn(c, 'Where is Mochi?', fourth.conversation_id)).toMatchObject({ intent: 'where' });
+    expect(await askIn(c, 'Rex', fourth.conversation_id)).toMatchObject({ intent: 'unknown' });
+    expect(h.backend.notesLog.length).toBe(notes + 1);
+    expect((await h.backend.triggers()).length).toBe(triggers + 1);
+  });
+
+  it('holds the question with its conversation: gone with it (the cap on conversations), and with a dog forgotten', async () => {
+    const x = await startHarness({ chatModel: null, server: { maxConversations: 1 } });
+    try {
+      const control = await clients.connect(x.url, CONTROL_TOKEN);
+      ok(await control.request({ type: 'concepts/enrol', name: 'Rex', kind: 'pet', context: 'a golden retriever dog', photos: [await dataBase64('myvlm/billy_dog/billy_dog_2.jpg')] }));
+      const c = await clients.connect(x.url, VIEWER_TOKEN);
+      const first = await ask(c, 'The dog threw up on the rug');
+      expect(await askIn(c, 'rex please', first.conversation_id)).toMatchObject({ intent: 'note', answer: "Noted: I'll remember that about Rex." });
+      const said = await ask(c, 'The dog threw up on the rug');
+      expect(said.answer).toBe('Which dog do you mean: Billy or Rex?');
+      // A second conversation pushes the first out (server.maxConversations 1): its question goes with it.
+      await ask(c, 'Where is Mochi?');
+      const late = await askIn(c, 'Rex', said.conversation_id);
+      expect(late).toMatchObject({ intent: 'unknown' });
+      expect(late.conversation_id).not.toBe(said.conversation_id);
+      // Forgetting one of the dogs offered drops the question too ("the dog" is no longer in doubt).
+      const again = await ask(c, 'The dog threw up on the rug');
+      ok(await control.request({ type: 'concepts/forget', concept_id: x.backend.byName('Billy').id }));
+      expect(await askIn(c, 'Rex', again.conversation_id)).toMatchObject({ intent: 'unknown', conversation_id: again.conversation_id });
+      expect(x.backend.notesLog.map((n) => n.text)).toEqual(['Rex threw up on the rug']);
+    } finally {
+      await x.close();
+    }
   });
 
   it('sets a reminder about the one pet a species word means', async () => {
@@ -143,6 +223,22 @@ describe('species questions with an LVLM', () => {
     expect(doing.grounded_on.map((g) => g.name)).toContain('Billy');
     const before = fake.requests.length;
     expect(await ask(c, 'What is the hamster doing?')).toMatchObject({ intent: 'view', source: 'grounded', answer: "I don't know a hamster in this household." });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it('asks which dog and takes the name in reply from the built-in rules, without the model', async () => {
+    const control = await clients.connect(h.url, CONTROL_TOKEN);
+    ok(await control.request({ type: 'concepts/enrol', name: 'Rex', kind: 'pet', context: 'a golden retriever dog', photos: [await dataBase64('myvlm/billy_dog/billy_dog_2.jpg')] }));
+    const c = await clients.connect(h.url, VIEWER_TOKEN);
+    const before = fake.requests.length;
+    const said = await ask(c, 'The dog threw up on the rug');
+    expect(said).toMatchObject({ intent: 'note', source: 'grounded', answer: 'Which dog do you mean: Billy or Rex?' });
+    const reply = await askIn(c, "It's Rex, thanks", said.conversation_id);
+    expect(reply).toMatchObject({ intent: 'note', source: 'grounded', answer: "Noted: I'll remember that about Rex." });
+    expect(h.backend.notesLog.at(-1)).toMatchObject({ id: reply.note_id, text: 'Rex threw up on the rug', conceptIds: [h.backend.byName('Rex').id] });
+    const remind = await ask(c, 'Tell me when the dog comes into the kitchen');
+    expect(remind.answer).toBe('Which dog do you mean: Billy or Rex?');
+    expect(await askIn(c, 'billy', remind.conversation_id)).toMatchObject({ intent: 'remind', trigger: { concept_id: h.backend.byName('Billy').id, room: 'kitchen' } });
     expect(fake.requests.length).toBe(before);
   });
 });

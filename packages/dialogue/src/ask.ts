@@ -1,8 +1,8 @@
 import { FamiliarError, toFamiliarError, type AskIntent, type AskMode, type AskResult, type ConceptSummary, type Logger, type Match, type NoteReaderInfo, type ReminderEvent, type RgbImage, type ToolUse, type WireLastSeen } from '@familiar/contracts';
 import { OVERLAY_PALETTE, clampBox, renderOverlay, type OverlayOptions } from '@familiar/image';
-import { understand, type Messages, type Understanding } from '@familiar/language';
+import { chosenCandidate, understand, withChosenName, type Messages, type UnderstandContext, type Understanding } from '@familiar/language';
 import type { CameraScene, DialogueBackend } from './backend.ts';
-import { ConversationStore, type Turn } from './conversations.ts';
+import { ConversationStore, type PendingClarification, type Turn } from './conversations.ts';
 import {
   ENGLISH,
   groundedAnswer,
@@ -111,6 +111,8 @@ interface AskContext {
   reminders: ReminderEvent[];
   /** What a species question needs said before the answer ("I know 2 dogs: Billy and Rex."); '' when nothing. */
   preface: string;
+  /** Set when the answer asks which concept is meant ("Which dog do you mean: Billy or Rex?"): held with the conversation. */
+  pending?: PendingClarification;
   now: number;
   emit: (text: string) => void;
   streamed: () => boolean;
@@ -157,7 +159,11 @@ export class Asker {
     const conversationOwner = `${req.client ?? ''}\u0000${req.asker ?? ''}`;
     const conversation = this.conversations.open(req.conversationId, conversationOwner);
     const scenes = await this.house.scenes();
-    const understood = understand(req.question, { concepts, rooms: this.house.rooms(scenes) });
+    const uctx: UnderstandContext = { concepts, rooms: this.house.rooms(scenes) };
+    // "Rex", after "Which dog do you mean: Billy or Rex?": what was said, carried out with that name.
+    const clarified = conversation.pending && !req.image ? this.clarified(conversation.pending, req.question, uctx) : undefined;
+    const asked: AskRequest = clarified ? { ...req, question: clarified.sentence } : req;
+    const understood = clarified ? clarified.understood : understand(req.question, uctx);
     const byId = new Map(concepts.map((c) => [c.id, c]));
     const last = conversation.turns.at(-1);
     // "and Mochi?" is read like the question before it, when there was one.
@@ -183,14 +189,32 @@ export class Asker {
     };
     let result: Omit<AskResult, 'intent' | 'conversation_id'>;
     try {
-      result = await this.route(req, ctx, scenes, owner, callbacks.signal);
+      result = await this.route(asked, ctx, scenes, owner, callbacks.signal);
     } catch (err) {
       // Delivered only with an answer that arrived.
       this.options.reminders?.restore(reminders);
       throw err;
     }
-    this.conversations.append(conversation.id, conversationOwner, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now });
+    // The turn keeps the words said ("Rex"); a clarification asked now waits for the next turn, any other drops it.
+    this.conversations.append(conversation.id, conversationOwner, { question: req.question, answer: result.answer, intent: understood.intent, conceptIds: understood.conceptIds, at: ctx.now }, ctx.pending);
     return { ...result, intent: understood.intent, conversation_id: conversation.id };
+  }
+
+  /**
+   * The sentence a reply to a clarifying question means ("Rex" → "Rex threw up on the rug"), read again: only
+   * when the reply is just one of the names offered that are still enrolled (chosenCandidate's rule) and the
+   * sentence with that name is still the same statement or reminder about it. Anything else: undefined, and the
+   * reply is read as a sentence of its own.
+   */
+  private clarified(pending: PendingClarification, reply: string, uctx: UnderstandContext): { sentence: string; understood: Understanding } | undefined {
+    const candidates = pending.candidateIds.map((id) => uctx.concepts.find((c) => c.id === id)).filter((c) => c !== undefined);
+    const chosen = chosenCandidate(reply, candidates);
+    if (chosen === undefined) return undefined;
+    const sentence = withChosenName(pending.question, uctx.concepts, chosen);
+    if (sentence === undefined) return undefined;
+    const understood = understand(sentence, uctx);
+    if (understood.intent !== pending.intent || !understood.conceptIds.includes(chosen)) return undefined;
+    return { sentence, understood };
   }
 
   /** One grammar decides; the LVLM (when configured) answers what needs eyes, memory answers the rest. */
@@ -205,7 +229,11 @@ export class Asker {
       if (ctx.preface && named.length === 0) return this.memoryAnswer(ctx, '', {});
     }
     // "The dog threw up" with two dogs: nothing is stored until it is clear which one.
-    if (u.ambiguous && (u.intent === 'note' || u.intent === 'remind')) return this.memoryAnswer(ctx, this.house.which(u.ambiguous, ctx.concepts), {});
+    if (u.ambiguous && (u.intent === 'note' || u.intent === 'remind')) {
+      const candidateIds = u.ambiguous.conceptIds.filter((id) => ctx.concepts.some((c) => c.id === id));
+      ctx.pending = { question: req.question, intent: u.intent, candidateIds };
+      return this.memoryAnswer(ctx, this.house.which(u.ambiguous, ctx.concepts), {});
+    }
     switch (u.intent) {
       case 'remind':
         return this.createReminder(req, ctx);

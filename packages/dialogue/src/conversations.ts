@@ -12,6 +12,22 @@ export interface Turn {
   at: number;
 }
 
+/**
+ * A clarifying question waiting for its answer: "The dog threw up" with two dogs was answered "Which dog do you
+ * mean: Billy or Rex?", and the next ask of the same conversation may be just one of the names. Held with the
+ * conversation (never in memory), so it has its owner, its idle expiry and its cap; any other next turn drops it.
+ */
+export interface PendingClarification {
+  /** The statement or reminder as said ("The dog threw up on the rug"). */
+  question: string;
+  intent: AskIntent;
+  /** The concepts the question offered, in the order named. */
+  candidateIds: string[];
+}
+
+/** A clarification offering more than this many concepts is asked but not held (nobody answers a list that long). */
+const MAX_CANDIDATES = 16;
+
 export interface ConversationLimits {
   maxTurns: number;
   maxBytes: number;
@@ -25,6 +41,8 @@ interface Conversation {
   turns: Turn[];
   bytes: number;
   lastAt: number;
+  /** Set by the turn that asked it; the next turn replaces or drops it. */
+  pending?: PendingClarification;
 }
 
 const turnBytes = (t: Turn) => Buffer.byteLength(t.question) + Buffer.byteLength(t.answer);
@@ -42,20 +60,31 @@ export class ConversationStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The conversation to continue (its id, and its turns oldest first): `id` when it is alive and `owner`'s, else a new one. */
-  open(id: string | undefined, owner: string): { id: string; turns: readonly Turn[] } {
+  /**
+   * The conversation to continue (its id, its turns oldest first, and the clarification its last answer asked):
+   * `id` when it is alive and `owner`'s, else a new one.
+   */
+  open(id: string | undefined, owner: string): { id: string; turns: readonly Turn[]; pending?: PendingClarification } {
     this.#expire();
     const existing = id === undefined ? undefined : this.#byId.get(id);
-    if (id !== undefined && existing && existing.owner === owner) return { id, turns: [...existing.turns] };
+    if (id !== undefined && existing && existing.owner === owner) return { id, turns: [...existing.turns], ...(existing.pending && { pending: existing.pending }) };
     return { id: randomBytes(12).toString('base64url'), turns: [] };
   }
 
-  /** Records a finished turn (creating the conversation on its first turn). */
-  append(id: string, owner: string, turn: Turn): void {
+  /**
+   * Records a finished turn (creating the conversation on its first turn), with the clarification its answer asks
+   * (`pending`); without one, any clarification waiting is dropped. One longer than the byte limit, or offering
+   * more than 16 concepts, is not held.
+   */
+  append(id: string, owner: string, turn: Turn, pending?: PendingClarification): void {
     let c = this.#byId.get(id);
     if (c && c.owner !== owner) return;
     if (c) this.#byId.delete(id);
     else c = { owner, turns: [], bytes: 0, lastAt: 0 };
+    delete c.pending;
+    if (pending && pending.candidateIds.length <= MAX_CANDIDATES && Buffer.byteLength(pending.question) <= this.limits.maxBytes) {
+      c.pending = { question: pending.question, intent: pending.intent, candidateIds: [...pending.candidateIds] };
+    }
     c.turns.push(turn);
     c.bytes += turnBytes(turn);
     c.lastAt = this.now();
@@ -65,10 +94,11 @@ export class ConversationStore {
     while (this.#byId.size > this.limits.maxConversations) this.#byId.delete(this.#byId.keys().next().value!);
   }
 
-  /** Erases every turn about a forgotten concept (by id, or naming it) from every conversation. */
+  /** Erases every turn about a forgotten concept (by id, or naming it), and every clarification offering it, from every conversation. */
   forget(conceptId: string, names: readonly string[]): number {
     let removed = 0;
     for (const c of this.#byId.values()) {
+      if (c.pending && (c.pending.candidateIds.includes(conceptId) || mentionsAny(c.pending.question, names))) delete c.pending;
       const keep = c.turns.filter((t) => !t.conceptIds.includes(conceptId) && !mentionsAny(t.question, names) && !mentionsAny(t.answer, names));
       removed += c.turns.length - keep.length;
       c.turns = keep;

@@ -65,7 +65,7 @@ export class HouseAnswers {
     return parts.join(' ');
   }
 
-  /** "The dog threw up" with two dogs enrolled: "Which dog do you mean: Billy or Rex? …" */
+  /** "The dog threw up" with two dogs enrolled: "Which dog do you mean: Billy or Rex?" */
   which(r: CategoryReference, concepts: readonly ConceptSummary[]): string {
     const names = r.conceptIds.map((id) => concepts.find((c) => c.id === id)).filter((c) => c !== undefined).map((c) => safeName(c.name));
     return this.m.t('species.which', { word: r.word, names: this.m.list(names, 'list.or') });

@@ -4,3 +4,4 @@ export * from './trigger-parse.ts';
 export * from './preference-extract.ts';
 export * from './messages.ts';
 export * from './categories.ts';
+export * from './clarify.ts';

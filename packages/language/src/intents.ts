@@ -210,6 +210,8 @@ export function understand(text: string, ctx: UnderstandContext): Understanding 
     } else return set('room');
   }
   if (VIEW.test(core)) return set('view');
+  // "Rex", "Billy and Rex.": names alone say nothing about them (often the answer to "which dog?"), so no note.
+  if (named && !isQuestion(core) && onlyNames(core, ctx.concepts)) return out;
   if (ambiguous && !isQuestion(core)) return set('note', { conceptIds: statedIds, ambiguous });
   if (statedIds.length > 0 && !isQuestion(core)) return set('note', { conceptIds: statedIds });
   // A statement about keys nobody enrolled is not understood.
