@@ -45,8 +45,7 @@ export class HouseAnswers {
    * or which ones it means when there are several ("I know 2 dogs: Billy and Rex."). '' when it means one.
    */
   categories(u: Understanding, concepts: readonly ConceptSummary[]): string {
-    const byId = new Map(concepts.map((c) => [c.id, c]));
-    const names = (ids: readonly string[]) => ids.map((id) => byId.get(id)).filter((c) => c !== undefined).map((c) => safeName(c.name));
+    const names = (ids: readonly string[]) => namesOf(ids, concepts);
     const said = new Set<string>();
     const parts: string[] = [];
     for (const r of u.categories ?? []) {
@@ -67,8 +66,7 @@ export class HouseAnswers {
 
   /** "The dog threw up" with two dogs enrolled: "Which dog do you mean: Billy or Rex?" */
   which(r: CategoryReference, concepts: readonly ConceptSummary[]): string {
-    const names = r.conceptIds.map((id) => concepts.find((c) => c.id === id)).filter((c) => c !== undefined).map((c) => safeName(c.name));
-    return this.m.t('species.which', { word: r.word, names: this.m.list(names, 'list.or') });
+    return this.m.t('species.which', { word: r.word, names: this.m.list(namesOf(r.conceptIds, concepts), 'list.or') });
   }
 
   static find(scenes: readonly CameraScene[], conceptId: string): Whereabouts | undefined {
@@ -306,4 +304,10 @@ export class HouseAnswers {
     const t = await this.backend.cancelTrigger(best.t.id);
     return { text: this.m.t('cancel.done', { condition: triggerCondition(t, this.m), message: JSON.stringify(sanitiseText(t.message, PROMPT_LIMITS.note)) }), trigger: t };
   }
+}
+
+/** The prompt-safe names of the concepts with these ids that are still enrolled, in the order of `ids`. */
+function namesOf(ids: readonly string[], concepts: readonly ConceptSummary[]): string[] {
+  const byId = new Map(concepts.map((c) => [c.id, c]));
+  return ids.map((id) => byId.get(id)).filter((c) => c !== undefined).map((c) => safeName(c.name));
 }

@@ -95,7 +95,7 @@ export class Enrolment {
     if (views.length === 0 && unread && rejected.every((r) => r.code !== 'ENROL_NO_VIEWS')) {
       throw new FamiliarError(unread.code, rejected.length === 1 ? unread.message : rejected.map((r) => `${r.origin}: ${r.message}`).join('; '), { details: { rejected } });
     }
-    const concept = await this.enrolViews({ name, kind: req.kind, context, views, photos: req.photos.length });
+    const concept = await this.#create(name, req.kind, context, views, req.photos.length);
     if (first && this.#thumbnails.keep) {
       // Cosmetic: a concept without its thumbnail is still fully enrolled, so a failed write must not undo it.
       await this.#thumbnails.put(concept.id, await thumbnailOf(first.image, first.box)).catch(() => undefined);
@@ -104,16 +104,20 @@ export class Enrolment {
   }
 
   /** Enrols a concept from views already computed (a named unknown visitor's faces, say). */
-  async enrolViews(req: { name: string; kind: ConceptKind; context: string; views: readonly NewConceptView[]; photos?: number }): Promise<ConceptSummary> {
-    const name = validConceptName(req.name);
-    const context = validConceptContext(req.context);
-    this.#assertFree(name, req.kind);
-    if (req.views.length === 0) {
-      throw new FamiliarError('ENROL_NO_VIEWS', `none of the ${req.photos ?? 0} photo(s) gave a usable view (for a person, a visible face is needed)`);
+  enrolViews(req: { name: string; kind: ConceptKind; context: string; views: readonly NewConceptView[] }): Promise<ConceptSummary> {
+    return this.#create(validConceptName(req.name), req.kind, validConceptContext(req.context), req.views, req.views.length);
+  }
+
+  /** Stores a concept from a valid name and context and its views; `photos` is what the views came from (for the error). */
+  async #create(name: string, kind: ConceptKind, context: string, newViews: readonly NewConceptView[], photos: number): Promise<ConceptSummary> {
+    // Checked again after the photos were analysed: the store may have changed meanwhile.
+    this.#assertFree(name, kind);
+    if (newViews.length === 0) {
+      throw new FamiliarError('ENROL_NO_VIEWS', `none of the ${photos} photo(s) gave a usable view (for a person, a visible face is needed)`);
     }
     const now = Date.now();
-    const views: ConceptView[] = req.views.map((v) => ({ id: v.id ?? randomUUID(), space: v.space, vector: v.vector, origin: v.origin, addedAt: v.addedAt ?? now }));
-    const concept: Concept = { id: randomUUID(), name, kind: req.kind, context, createdAt: now, updatedAt: now, views, thresholds: {} };
+    const views: ConceptView[] = newViews.map((v) => ({ id: v.id ?? randomUUID(), space: v.space, vector: v.vector, origin: v.origin, addedAt: v.addedAt ?? now }));
+    const concept: Concept = { id: randomUUID(), name, kind, context, createdAt: now, updatedAt: now, views, thresholds: {} };
     concept.thresholds = await this.#recognizer.calibrate(concept);
     await this.#store.add(concept);
     await this.recalibrate(spacesOf(views), concept.id);
